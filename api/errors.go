@@ -1,0 +1,51 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/surge-platform/surge/domain"
+)
+
+// Error is the one error shape of the API: {"error":{"code","message"}}.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+// errUnavailable hides internals behind a stable code.
+var errUnavailable = newError(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; try again shortly")
+
+// statusOf maps domain error kinds to HTTP statuses; this is the only place
+// that does.
+var statusOf = map[domain.Kind]int{
+	domain.KindInvalid:  http.StatusUnprocessableEntity,
+	domain.KindNotFound: http.StatusNotFound,
+	domain.KindConflict: http.StatusConflict,
+	domain.KindGone:     http.StatusGone,
+}
+
+// respondError writes err as the API's JSON error.
+func respondError(c *gin.Context, err error) {
+	var apiErr *Error
+	var de *domain.Error
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.As(err, &de):
+		apiErr = newError(statusOf[de.Kind], de.Code, de.Message)
+	default:
+		slog.ErrorContext(c.Request.Context(), "request failed", "err", err, "path", c.FullPath(), "correlation_id", c.GetString(correlationKey))
+		apiErr = errUnavailable
+	}
+	c.AbortWithStatusJSON(apiErr.Status, gin.H{"error": apiErr})
+}

@@ -1,0 +1,169 @@
+// Package api is the HTTP port: it decodes and validates requests, sets the
+// correlation id, sends commands or reads read models, and maps errors to
+// statuses in one place (errors.go). Routes are listed in routes.go.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surge-platform/surge/domain/coupon"
+	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/projections"
+)
+
+// CommandBus sends a command to its Kafka topic; it returns once stored.
+type CommandBus interface {
+	Send(ctx context.Context, cmd any) error
+}
+
+// CommandHandler runs a command synchronously, for callers that need its outcome.
+type CommandHandler interface {
+	Handle(ctx context.Context, cmd any) error
+}
+
+// CouponGate admits applicants atomically and gives slots back.
+type CouponGate interface {
+	Admit(ctx context.Context, campaignID, userID string) error
+	Release(ctx context.Context, campaignID, userID string) error
+}
+
+// CampaignReader reads the campaign read models.
+type CampaignReader interface {
+	Campaign(ctx context.Context, campaignID string) (projections.CampaignView, error)
+	CouponStatus(ctx context.Context, campaignID, userID string) (projections.CouponView, error)
+}
+
+// PoisonQueue is the operator's view of poisoned messages.
+type PoisonQueue interface {
+	List(ctx context.Context, limit int) ([]messaging.PoisonEntry, error)
+	Get(ctx context.Context, id int64) (messaging.PoisonEntry, error)
+	Requeue(ctx context.Context, id int64) (messaging.PoisonEntry, error)
+	Discard(ctx context.Context, id int64) error
+}
+
+// Check is one readiness check (PostgreSQL, Redis, Kafka).
+type Check func(ctx context.Context) error
+
+// Deps are what the API needs; cmd/surge wires real adapters in.
+type Deps struct {
+	Commands       CommandBus
+	OpenCampaign   CommandHandler
+	Gate           CouponGate
+	Campaigns      CampaignReader
+	Poison         PoisonQueue // nil: admin endpoints answer 503
+	AdminToken     string
+	MaxBodyBytes   int64
+	ReadyChecks    map[string]Check
+	Registry       *prometheus.Registry
+	MetricsHandler http.Handler
+}
+
+// Server holds the HTTP handlers.
+type Server struct {
+	deps    Deps
+	metrics *httpMetrics
+}
+
+// NewHandler builds the gin engine with every route and middleware.
+func NewHandler(deps Deps) (http.Handler, error) {
+	gin.SetMode(gin.ReleaseMode)
+	metrics, err := newHTTPMetrics(deps.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{deps: deps, metrics: metrics}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.recoverJSON, s.correlation, s.metrics.middleware)
+	r.NoRoute(func(c *gin.Context) {
+		respondError(c, newError(http.StatusNotFound, "route_not_found", "no such route"))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		respondError(c, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
+	})
+	s.routes(r)
+	return r, nil
+}
+
+const correlationKey = "correlation_id"
+
+// correlation takes X-Correlation-ID from the caller (or makes one), echoes
+// it, and puts it in the context every command is sent with.
+func (s *Server) correlation(c *gin.Context) {
+	id := c.GetHeader("X-Correlation-ID")
+	if id == "" || len(id) > 128 {
+		var b [8]byte
+		rand.Read(b[:]) //nolint:errcheck
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(correlationKey, id)
+	c.Header("X-Correlation-ID", id)
+	c.Request = c.Request.WithContext(messaging.WithCorrelationID(c.Request.Context(), id))
+	c.Next()
+}
+
+func (s *Server) recoverJSON(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			respondError(c, newError(http.StatusInternalServerError, "internal", "internal error"))
+		}
+	}()
+	c.Next()
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg *prometheus.Registry) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "surge", Name: "http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "surge", Name: "http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"method", "route"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.duration} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *httpMetrics) middleware(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+}
+
+// campaignID reads and validates the :id path parameter.
+func campaignID(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if coupon.ValidateCampaignID(id) != nil {
+		return "", newError(http.StatusBadRequest, "invalid_campaign_id", "campaign id must be a slug of 1-64 characters [a-z0-9-]")
+	}
+	return id, nil
+}

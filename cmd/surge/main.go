@@ -1,0 +1,137 @@
+// Command surge is the one Surge binary:
+//
+//	surge serve [--roles api,commands,forwarder,projections]
+//	surge kafka --addr 127.0.0.1:9092
+//	surge poison list|show ID|requeue ID|discard ID
+//	surge replay
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/surge-platform/surge/infra/config"
+	"github.com/surge-platform/surge/infra/kafka"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	logger := newLogger(cfg)
+	slog.SetDefault(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, cfg, logger, args)
+	case "kafka":
+		err = runBroker(ctx, logger, args)
+	case "poison":
+		err = poisonCommand(ctx, cfg, logger, args)
+	case "replay":
+		err = replayCommand(ctx, cfg, args)
+	case "help", "-h", "--help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		logger.Error(os.Args[1]+" failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  surge serve [--roles api,commands,forwarder,projections]   run the platform (default: all roles)
+  surge kafka --addr 127.0.0.1:9092                          run a local Kafka-protocol broker (kfake)
+  surge poison list [--limit N] | show ID | requeue ID | discard ID
+  surge replay [--from POSITION]                              statistics over the event history
+configuration comes from SURGE_* environment variables (see README.md).
+`)
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	rolesFlag := fs.String("roles", "api,commands,forwarder,projections", "comma-separated roles to run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	roles, err := parseRoles(*rolesFlag)
+	if err != nil {
+		return err
+	}
+	app, err := NewApp(ctx, cfg, roles, logger)
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx, nil)
+}
+
+func parseRoles(s string) (Roles, error) {
+	var r Roles
+	for _, name := range strings.Split(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "api":
+			r.API = true
+		case "commands":
+			r.Commands = true
+		case "forwarder":
+			r.Forwarder = true
+		case "projections":
+			r.Projections = true
+		case "all":
+			r = AllRoles
+		default:
+			return r, fmt.Errorf("unknown role %q (want api, commands, forwarder, projections)", name)
+		}
+	}
+	return r, nil
+}
+
+func runBroker(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("kafka", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9092", "listen address (127.0.0.1 only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cluster, err := kafka.StartBroker(*addr)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	logger.Info("kafka broker listening", "addr", cluster.ListenAddrs(), "topics", kafka.TopicNames())
+	fmt.Println("READY", cluster.ListenAddrs()[0])
+	<-ctx.Done()
+	logger.Info("kafka broker stopping")
+	return nil
+}

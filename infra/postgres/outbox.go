@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	watermillsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/forwarder"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// OutboxConfig tunes the outbox. Watermill's forwarder moves one message at
+// a time, so throughput comes from shards: each has its own table and
+// forwarder, and a stream always maps to the same shard, which keeps one
+// aggregate's events in order.
+type OutboxConfig struct {
+	Shards       int
+	PollInterval time.Duration // how long an idle forwarder waits before looking again
+	BatchSize    int
+}
+
+// Outbox writes events into SQL outbox tables inside the caller's transaction.
+type Outbox struct {
+	cfg    OutboxConfig
+	logger watermill.LoggerAdapter
+}
+
+// NewOutbox validates cfg.
+func NewOutbox(cfg OutboxConfig, logger watermill.LoggerAdapter) (*Outbox, error) {
+	if cfg.Shards < 1 || cfg.Shards > 64 {
+		return nil, fmt.Errorf("outbox shards must be 1..64, got %d", cfg.Shards)
+	}
+	if cfg.BatchSize < 1 {
+		cfg.BatchSize = 100
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
+	return &Outbox{cfg: cfg, logger: logger}, nil
+}
+
+// OutboxTopic is the watermill-sql topic (table watermill_<topic>) of a shard.
+func OutboxTopic(shard int) string { return fmt.Sprintf("surge_outbox_%d", shard) }
+
+func (o *Outbox) shardOf(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key)) //nolint:errcheck
+	return int(h.Sum32() % uint32(o.cfg.Shards))
+}
+
+func (o *Outbox) schema() watermillsql.DefaultPostgreSQLSchema {
+	return watermillsql.DefaultPostgreSQLSchema{
+		GeneratePayloadType: func(string) string { return "BYTEA" },
+		SubscribeBatchSize:  o.cfg.BatchSize,
+	}
+}
+
+// Publish stores msgs, bound for Kafka topic, in the shard of key, within tx.
+// They reach Kafka only if tx commits.
+func (o *Outbox) Publish(tx *sql.Tx, key, topic string, msgs ...*message.Message) error {
+	pub, err := watermillsql.NewPublisher(tx, watermillsql.PublisherConfig{SchemaAdapter: o.schema()}, o.logger)
+	if err != nil {
+		return err
+	}
+	return forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: OutboxTopic(o.shardOf(key))}).Publish(topic, msgs...)
+}
+
+// InitTables creates the outbox tables of every shard.
+func (o *Outbox) InitTables(ctx context.Context, db *sql.DB) error {
+	for i := 0; i < o.cfg.Shards; i++ {
+		if err := initWatermillTopic(ctx, db, o.schema(), OutboxTopic(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NewForwarders creates one Watermill forwarder per shard, moving committed
+// outbox messages to out (Kafka) in commit order.
+func (o *Outbox) NewForwarders(db *sql.DB, out message.Publisher, closeTimeout time.Duration, decorate func(*message.Router)) ([]*forwarder.Forwarder, error) {
+	ackDeadline := 30 * time.Second
+	forwarders := make([]*forwarder.Forwarder, 0, o.cfg.Shards)
+	for i := 0; i < o.cfg.Shards; i++ {
+		sub, err := watermillsql.NewSubscriber(db, watermillsql.SubscriberConfig{
+			ConsumerGroup:  "forwarder",
+			AckDeadline:    &ackDeadline,
+			PollInterval:   o.cfg.PollInterval,
+			ResendInterval: 50 * time.Millisecond,
+			RetryInterval:  500 * time.Millisecond,
+			SchemaAdapter:  o.schema(),
+			OffsetsAdapter: watermillsql.DefaultPostgreSQLOffsetsAdapter{},
+		}, o.logger)
+		if err != nil {
+			return nil, err
+		}
+		router, err := message.NewRouter(message.RouterConfig{CloseTimeout: closeTimeout}, o.logger)
+		if err != nil {
+			return nil, err
+		}
+		if decorate != nil {
+			decorate(router)
+		}
+		f, err := forwarder.NewForwarder(sub, out, o.logger, forwarder.Config{
+			ForwarderTopic: OutboxTopic(i),
+			Router:         router,
+			CloseTimeout:   closeTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		forwarders = append(forwarders, f)
+	}
+	return forwarders, nil
+}
+
+// initWatermillTopic creates a watermill-sql topic's tables through
+// Watermill's own schema initialization.
+func initWatermillTopic(ctx context.Context, db *sql.DB, schema watermillsql.SchemaAdapter, topic string) error {
+	sub, err := watermillsql.NewSubscriber(db, watermillsql.SubscriberConfig{
+		SchemaAdapter:  schema,
+		OffsetsAdapter: watermillsql.DefaultPostgreSQLOffsetsAdapter{},
+	}, nil)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	if err := sub.SubscribeInitialize(topic); err != nil {
+		return fmt.Errorf("init %s tables: %w", topic, err)
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+// Package projections turns events into Redis read models. Every projection
+// is idempotent under at-least-once delivery and can be rebuilt by replaying
+// the event store through Apply.
+package projections
+
+import (
+	"context"
+
+	"github.com/surge-platform/surge/domain"
+	"github.com/surge-platform/surge/domain/coupon"
+)
+
+// CampaignStore is the campaign read model in Redis.
+type CampaignStore interface {
+	Open(ctx context.Context, campaignID, name string, limit int) error
+	MarkIssued(ctx context.Context, campaignID, userID, couponID string) error
+}
+
+// CampaignProjection keeps campaign terms and per-user coupon status.
+// Both writes are set-if-absent, so applying an event twice changes nothing;
+// events of different streams may arrive in any order.
+type CampaignProjection struct{ Store CampaignStore }
+
+// Name is the projection's consumer group. Never rename it.
+func (CampaignProjection) Name() string { return "CampaignProjection" }
+
+func (p CampaignProjection) OnCampaignOpened(ctx context.Context, e *coupon.CampaignOpened) error {
+	return p.Store.Open(ctx, e.CampaignID, e.Name, e.Limit)
+}
+
+func (p CampaignProjection) OnCouponIssued(ctx context.Context, e *coupon.CouponIssued) error {
+	return p.Store.MarkIssued(ctx, e.CampaignID, e.UserID, e.CouponID)
+}
+
+// Apply routes a replayed event to its handler; other events are ignored.
+func (p CampaignProjection) Apply(ctx context.Context, e domain.Event) error {
+	switch e := e.(type) {
+	case coupon.CampaignOpened:
+		return p.OnCampaignOpened(ctx, &e)
+	case coupon.CouponIssued:
+		return p.OnCouponIssued(ctx, &e)
+	}
+	return nil
+}
+
+// CampaignView is the read model of a campaign. Issued is derived from the
+// coupons the projection recorded; Accepted is the gate's counter.
+type CampaignView struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Limit    int    `json:"limit"`
+	Accepted int    `json:"accepted"`
+	Issued   int    `json:"issued"`
+	Status   string `json:"status"` // open | sold_out
+}
+
+// CouponView is one user's coupon status: pending (admitted) or issued.
+type CouponView struct {
+	Status   string `json:"status"`
+	CouponID string `json:"couponId,omitempty"`
+}
