@@ -1,0 +1,111 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/surge-platform/surge/domain/coupon"
+	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/internal/testenv"
+	"github.com/surge-platform/surge/projections"
+)
+
+func newCampaigns(t *testing.T) *redis.Campaigns {
+	return redis.NewCampaigns(testenv.Redis(t), testenv.RedisPrefix(t))
+}
+
+func TestGateAdmitsExactlyTheLimitUnderConcurrency(t *testing.T) {
+	c := newCampaigns(t)
+	ctx := context.Background()
+	testenv.Must(t, c.Open(ctx, "spring", "Spring", 50), "open")
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.Admit(ctx, "spring", fmt.Sprintf("u%d", i%200)) // 100 users apply twice
+			key := "ok"
+			switch {
+			case errors.Is(err, coupon.ErrSoldOut):
+				key = "sold_out"
+			case errors.Is(err, coupon.ErrAlreadyApplied):
+				key = "already"
+			case err != nil:
+				key = err.Error()
+			}
+			mu.Lock()
+			outcomes[key]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if outcomes["ok"] != 50 || outcomes["ok"]+outcomes["sold_out"]+outcomes["already"] != 300 {
+		t.Fatalf("outcomes = %v, want exactly 50 admitted", outcomes)
+	}
+	v, err := c.Campaign(ctx, "spring")
+	testenv.Must(t, err, "campaign")
+	if v != (projections.CampaignView{ID: "spring", Name: "Spring", Limit: 50, Accepted: 50, Issued: 0, Status: "sold_out"}) {
+		t.Fatalf("view = %+v", v)
+	}
+}
+
+func TestGateOutcomesAndRelease(t *testing.T) {
+	c := newCampaigns(t)
+	ctx := context.Background()
+	if err := c.Admit(ctx, "nope", "u1"); !errors.Is(err, coupon.ErrCampaignNotFound) {
+		t.Fatalf("unknown campaign: %v", err)
+	}
+	testenv.Must(t, c.Open(ctx, "spring", "Spring", 1), "open")
+	testenv.Must(t, c.Open(ctx, "spring", "Other", 9), "reopen is a no-op")
+	testenv.Must(t, c.Admit(ctx, "spring", "u1"), "admit u1")
+	if err := c.Admit(ctx, "spring", "u1"); !errors.Is(err, coupon.ErrAlreadyApplied) {
+		t.Fatalf("second application: %v", err)
+	}
+	if err := c.Admit(ctx, "spring", "u2"); !errors.Is(err, coupon.ErrSoldOut) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if v, _ := c.CouponStatus(ctx, "spring", "u1"); v.Status != "pending" {
+		t.Fatalf("u1 status = %+v", v)
+	}
+	// The command could not be sent: the slot goes back, once.
+	testenv.Must(t, c.Release(ctx, "spring", "u1"), "release")
+	testenv.Must(t, c.Release(ctx, "spring", "u1"), "release twice")
+	if _, err := c.CouponStatus(ctx, "spring", "u1"); !errors.Is(err, coupon.ErrCouponNotFound) {
+		t.Fatalf("released user status err = %v", err)
+	}
+	testenv.Must(t, c.Admit(ctx, "spring", "u2"), "u2 takes the freed slot")
+	v, _ := c.Campaign(ctx, "spring")
+	if v.Name != "Spring" || v.Limit != 1 || v.Accepted != 1 {
+		t.Fatalf("view = %+v", v)
+	}
+}
+
+func TestMarkIssuedIsIdempotentAndRebuildsAdmissions(t *testing.T) {
+	c := newCampaigns(t)
+	ctx := context.Background()
+	// Replay order across streams is arbitrary: a coupon may come first.
+	testenv.Must(t, c.MarkIssued(ctx, "spring", "u1", "coupon-1"), "mark")
+	testenv.Must(t, c.MarkIssued(ctx, "spring", "u1", "coupon-1"), "mark again")
+	testenv.Must(t, c.Open(ctx, "spring", "Spring", 2), "open")
+	v, err := c.Campaign(ctx, "spring")
+	testenv.Must(t, err, "campaign")
+	if v.Accepted != 1 || v.Issued != 1 || v.Limit != 2 || v.Status != "open" {
+		t.Fatalf("view = %+v, want accepted 1 issued 1", v)
+	}
+	if s, _ := c.CouponStatus(ctx, "spring", "u1"); s != (projections.CouponView{Status: "issued", CouponID: "coupon-1"}) {
+		t.Fatalf("status = %+v", s)
+	}
+	if err := c.Admit(ctx, "spring", "u1"); !errors.Is(err, coupon.ErrAlreadyApplied) {
+		t.Fatalf("issued user re-applies: %v", err)
+	}
+	// A release after issue must not free the slot.
+	testenv.Must(t, c.Release(ctx, "spring", "u1"), "release")
+	if v, _ := c.Campaign(ctx, "spring"); v.Accepted != 1 {
+		t.Fatalf("release after issue changed accepted to %d", v.Accepted)
+	}
+}
