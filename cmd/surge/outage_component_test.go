@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/surge-platform/surge/internal/testenv"
+)
+
+// PostgreSQL refuses connections for several seconds during a rush: the gate
+// keeps accepting, handlers retry and then poison what they cannot finish,
+// and after recovery (plus a requeue of the poisoned commands) exactly the
+// accepted number of coupons is issued.
+func TestDatabaseOutageDuringRushLosesAndDoublesNothing(t *testing.T) {
+	cfg := testenv.Config(t)
+	direct, err := url.Parse(cfg.DatabaseURL)
+	testenv.Must(t, err, "parse url")
+	proxy := testenv.NewProxy(t, direct.Host)
+	viaProxy := *direct
+	viaProxy.Host = proxy.Addr()
+	cfg.DatabaseURL = viaProxy.String()
+	cfg.PoisonDatabaseURL = direct.String() // the poison queue lives elsewhere, so it stays writable
+	cfg.RetryMax = 3
+	cfg.RetryInitial = 50 * time.Millisecond
+	cfg.RetryMaxInterval = 200 * time.Millisecond
+	app := startApp(t, cfg, AllRoles)
+	db := openDB(t, direct.String())
+	openCampaign(t, app, "outage", 300)
+
+	var accepted, rejected, unavailable atomic.Int32
+	apply := func(from, to int) {
+		var wg sync.WaitGroup
+		for i := from; i < to; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := app.do(t, "POST", "/v1/campaigns/outage/applications", map[string]string{"userId": fmt.Sprintf("u%04d", i)})
+				switch res.Status {
+				case http.StatusAccepted:
+					accepted.Add(1)
+				case http.StatusGone:
+					rejected.Add(1)
+				default:
+					unavailable.Add(1)
+					t.Errorf("application %d: %d %s", i, res.Status, res.Body)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+
+	apply(0, 100) // before the outage
+	proxy.Cut()
+	cutAt := time.Now()
+	apply(100, 250) // during: the gate is Redis, so these are accepted too
+	duringOutage := accepted.Load() - 100
+	time.Sleep(4*time.Second - time.Since(cutAt))
+	proxy.Restore()
+	apply(250, 400) // after: 50 more fit, 100 are sold out
+
+	if accepted.Load() != 300 || rejected.Load() != 100 || unavailable.Load() != 0 {
+		t.Fatalf("accepted=%d rejected=%d unavailable=%d, want 300/100/0", accepted.Load(), rejected.Load(), unavailable.Load())
+	}
+	if duringOutage != 150 {
+		t.Fatalf("%d applications accepted during the outage, want 150", duringOutage)
+	}
+
+	// Drain: wait until every accepted command is either issued or poisoned,
+	// then requeue the poisoned ones.
+	issuedOrPoisoned := func() (int, []poisonEntry) {
+		_, rows, _ := counts(t, db, "outage")
+		entries := listPoison(t, app, cfg.AdminToken)
+		return rows, entries
+	}
+	var poisoned []poisonEntry
+	testenv.Eventually(t, 60*time.Second, "every accepted command issued or poisoned", func() bool {
+		rows, entries := issuedOrPoisoned()
+		poisoned = entries
+		return rows+len(entries) == 300
+	})
+	t.Logf("after recovery: %d poisoned during the outage, requeueing them", len(poisoned))
+	for _, e := range poisoned {
+		if e.Handler != "IssueCouponHandler" || e.Attempts != cfg.RetryMax+1 {
+			t.Fatalf("poison entry %+v: want IssueCouponHandler after %d attempts", e, cfg.RetryMax+1)
+		}
+		res := app.do(t, "POST", fmt.Sprintf("/v1/admin/poison/%d/requeue", e.ID), nil, "Authorization", "Bearer "+cfg.AdminToken)
+		if res.Status != http.StatusOK {
+			t.Fatalf("requeue %d: %d %s", e.ID, res.Status, res.Body)
+		}
+	}
+	waitIssued(t, app, "outage", 300, 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	events, rows, users := counts(t, db, "outage")
+	if events != 300 || rows != 300 || users != 300 {
+		t.Fatalf("events=%d rows=%d users=%d, want exactly 300 each", events, rows, users)
+	}
+	if left := listPoison(t, app, cfg.AdminToken); len(left) != 0 {
+		t.Fatalf("poison entries left: %d", len(left))
+	}
+	v := getCampaign(t, app, "outage")
+	if v.Accepted != 300 || v.Issued != 300 {
+		t.Fatalf("campaign view = %+v", v)
+	}
+}
