@@ -4,6 +4,7 @@
 //	surge kafka --addr 127.0.0.1:9092
 //	surge poison list|show ID|requeue ID|discard ID
 //	surge replay
+//	surge rebuild
 package main
 
 import (
@@ -45,6 +46,8 @@ func main() {
 		err = poisonCommand(ctx, cfg, logger, args)
 	case "replay":
 		err = replayCommand(ctx, cfg, args)
+	case "rebuild":
+		err = rebuildCommand(ctx, cfg, logger)
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -64,6 +67,7 @@ func usage() {
   surge kafka --addr 127.0.0.1:9092                          run a local Kafka-protocol broker (kfake)
   surge poison list [--limit N] | show ID | requeue ID | discard ID
   surge replay [--from POSITION]                              statistics over the event history
+  surge rebuild                                               refill the Redis read models from the event store
 configuration comes from SURGE_* environment variables (see README.md).
 `)
 }

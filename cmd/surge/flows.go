@@ -1,0 +1,23 @@
+package main
+
+import (
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/surge-platform/surge/domain"
+	"github.com/surge-platform/surge/domain/coupon"
+	"github.com/surge-platform/surge/infra/config"
+	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/projections"
+)
+
+// eventTypes are every domain event the event store must decode.
+func eventTypes() []domain.Event {
+	return coupon.EventTypes()
+}
+
+// readModels are every projection, for `surge rebuild`.
+func readModels(cfg config.Config, rdb goredis.UniversalClient) []Projection {
+	return []Projection{
+		projections.CampaignProjection{Store: redis.NewCampaigns(rdb, cfg.RedisPrefix)},
+	}
+}
