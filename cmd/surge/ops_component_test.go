@@ -1,0 +1,63 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/surge-platform/surge/internal/testenv"
+)
+
+func TestHealthReadinessAndMetrics(t *testing.T) {
+	cfg := testenv.Config(t)
+	redisProxy := testenv.NewProxy(t, "127.0.0.1:6379")
+	cfg.RedisURL = "redis://" + redisProxy.Addr() + "/0"
+	app := startApp(t, cfg, AllRoles)
+
+	if res := app.do(t, "GET", "/healthz", nil); res.Status != http.StatusOK || string(res.Body) != `{"status":"ok"}` {
+		t.Fatalf("healthz: %d %s", res.Status, res.Body)
+	}
+	res := app.do(t, "GET", "/readyz", nil)
+	if res.Status != http.StatusOK || string(res.Body) != `{"checks":{"kafka":"ok","postgres":"ok","redis":"ok"},"status":"ready"}` {
+		t.Fatalf("readyz: %d %s", res.Status, res.Body)
+	}
+	// Traffic through the API and the router shows up in the metrics.
+	openCampaign(t, app, "metrics", 5)
+	if res := app.do(t, "POST", "/v1/campaigns/metrics/applications", `{"userId":"u1"}`); res.Status != http.StatusAccepted {
+		t.Fatalf("apply: %d", res.Status)
+	}
+	waitIssued(t, app, "metrics", 1, 20*time.Second)
+	res = app.do(t, "GET", "/metrics", nil)
+	for _, want := range []string{
+		`surge_http_requests_total{method="POST",route="/v1/campaigns/:id/applications",status="202"} 1`,
+		`surge_http_request_duration_seconds_bucket{method="POST",route="/v1/campaigns/:id/applications"`,
+		`surge_watermill_handler_execution_time_seconds_count{handler_name="IssueCouponHandler",success="true"} 1`,
+		`surge_watermill_handler_execution_time_seconds_count{handler_name="CampaignProjection",success="true"}`,
+		`surge_watermill_publish_time_seconds_count`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(res.Body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	// Redis goes away: not ready, and says which dependency.
+	redisProxy.Cut()
+	res = app.do(t, "GET", "/readyz", nil)
+	var body struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	res.JSON(t, &body)
+	if res.Status != http.StatusServiceUnavailable || body.Status != "not_ready" || body.Checks["redis"] == "ok" ||
+		body.Checks["postgres"] != "ok" || body.Checks["kafka"] != "ok" {
+		t.Fatalf("readyz with Redis cut: %d %s", res.Status, res.Body)
+	}
+	// An application now cannot pass the gate: 503, not a guess.
+	if res := app.do(t, "POST", "/v1/campaigns/metrics/applications", `{"userId":"u2"}`); res.Status != http.StatusServiceUnavailable || res.ErrorCode() != "unavailable" {
+		t.Fatalf("apply with Redis cut: %d %s", res.Status, res.Body)
+	}
+	redisProxy.Restore()
+	testenv.Eventually(t, 10*time.Second, "ready again", func() bool { return app.do(t, "GET", "/readyz", nil).Status == http.StatusOK })
+}
