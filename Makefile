@@ -28,7 +28,7 @@ bench:
 lint:
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
-	else $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...; fi
+	else $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

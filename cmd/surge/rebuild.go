@@ -66,4 +66,3 @@ func rebuildCommand(ctx context.Context, cfg config.Config, logger *slog.Logger)
 	logger.Info("read models rebuilt", "events", n)
 	return nil
 }
-
