@@ -60,6 +60,7 @@ type App struct {
 	registry *prometheus.Registry
 
 	router     *message.Router
+	outbox     *postgres.Outbox
 	forwarders []*forwarder.Forwarder
 	httpServer *http.Server
 	listener   net.Listener
@@ -170,6 +171,7 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 		}
 	}
 	if roles.Forwarder {
+		a.outbox = outbox
 		a.forwarders, err = outbox.NewForwarders(a.db, a.kafkaPub, cfg.ShutdownTimeout, metricsBuilder.AddPrometheusRouterMetrics)
 		if err != nil {
 			return nil, err
@@ -239,6 +241,11 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	if a.router != nil {
 		start("router", func() error { return a.router.Run(runCtx) })
 		running = append(running, a.router.Running())
+	}
+	if a.outbox != nil {
+		listenCtx, stopListening := context.WithCancel(runCtx)
+		defer stopListening()
+		go a.outbox.Listen(listenCtx, a.cfg.DatabaseURL)
 	}
 	for i, f := range a.forwarders {
 		start(fmt.Sprintf("forwarder %d", i), func() error { return f.Run(runCtx) })

@@ -60,7 +60,7 @@ func Load() (Config, error) {
 	c.DatabaseMaxConns = p.int("SURGE_DATABASE_MAX_CONNS", 32, 2, 1000)
 	c.MaxBodyBytes = int64(p.int("SURGE_MAX_BODY_BYTES", 64<<10, 1<<10, 64<<20))
 	c.OutboxShards = p.int("SURGE_OUTBOX_SHARDS", 4, 1, 64)
-	c.OutboxPoll = p.duration("SURGE_OUTBOX_POLL_INTERVAL", 5*time.Millisecond)
+	c.OutboxPoll = p.duration("SURGE_OUTBOX_POLL_INTERVAL", 250*time.Millisecond)
 	c.OutboxBatch = p.int("SURGE_OUTBOX_BATCH_SIZE", 100, 1, 10000)
 	c.RetryMax = p.int("SURGE_RETRY_MAX", 5, 0, 100)
 	c.RetryInitial = p.duration("SURGE_RETRY_INITIAL_INTERVAL", 100*time.Millisecond)

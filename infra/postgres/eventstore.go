@@ -150,6 +150,7 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	s.outbox.committed(streamID)
 	return recorded, nil
 }
 
