@@ -97,7 +97,9 @@ func TestRouterRetriesThenPoisonsAndPermanentErrorsSkipRetries(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}}
-	subscribers := func(group string) (message.Subscriber, error) { return kafka.NewSubscriber(brokers, group, watermill.NopLogger{}) }
+	subscribers := func(group string) (message.Subscriber, error) {
+		return kafka.NewSubscriber(brokers, group, watermill.NopLogger{})
+	}
 	testenv.Must(t, messaging.AddCommandHandlers(router, subscribers, watermill.NopLogger{}, panics, fails, invalid, ok), "handlers")
 	go router.Run(ctx) //nolint:errcheck
 	defer router.Close()
