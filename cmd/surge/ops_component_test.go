@@ -24,10 +24,21 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	}
 	// Traffic through the API and the router shows up in the metrics.
 	openCampaign(t, app, "metrics", 5)
-	if res := app.do(t, "POST", "/v1/campaigns/metrics/applications", `{"userId":"u1"}`); res.Status != http.StatusAccepted {
-		t.Fatalf("apply: %d", res.Status)
+	res = app.do(t, "POST", "/v1/campaigns/metrics/applications", `{"userId":"u1"}`, "X-Correlation-ID", "corr-from-client")
+	if res.Status != http.StatusAccepted || res.Header.Get("X-Correlation-ID") != "corr-from-client" {
+		t.Fatalf("apply: %d, correlation header %q", res.Status, res.Header.Get("X-Correlation-ID"))
 	}
 	waitIssued(t, app, "metrics", 1, 20*time.Second)
+	// The correlation id travelled on the command into the stored event; the
+	// causation id is the command's message id.
+	var correlation, causation string
+	testenv.Must(t, app.db.QueryRow(`SELECT correlation_id, causation_id FROM events WHERE stream_id = 'coupon/metrics/u1'`).Scan(&correlation, &causation), "event metadata")
+	if correlation != "corr-from-client" || len(causation) != 36 {
+		t.Fatalf("event correlation %q causation %q", correlation, causation)
+	}
+	if generated := app.do(t, "GET", "/healthz", nil).Header.Get("X-Correlation-ID"); len(generated) != 16 {
+		t.Fatalf("generated correlation id %q", generated)
+	}
 	res = app.do(t, "GET", "/metrics", nil)
 	for _, want := range []string{
 		`surge_http_requests_total{method="POST",route="/v1/campaigns/:id/applications",status="202"} 1`,
