@@ -15,6 +15,7 @@ func (s *Server) routes(r *gin.Engine) {
 	v1.GET("/campaigns/:id", s.getCampaign)
 	v1.POST("/campaigns/:id/applications", s.apply)
 	v1.GET("/campaigns/:id/coupons/:userId", s.getCoupon)
+	v1.GET("/products/:productId/price-comparison", s.getPriceComparison)
 
 	admin := v1.Group("/admin", s.requireAdmin)
 	admin.GET("/poison", s.listPoison)

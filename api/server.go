@@ -59,6 +59,7 @@ type Deps struct {
 	Gate           CouponGate
 	Campaigns      CampaignReader
 	Poison         PoisonQueue // nil: admin endpoints answer 503
+	Prices         PriceDeps   // price comparison (api/prices.go); zero: its endpoint answers 503
 	AdminToken     string
 	MaxBodyBytes   int64
 	ReadyChecks    map[string]Check

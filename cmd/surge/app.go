@@ -23,13 +23,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/surge-platform/surge/api"
-	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/handlers"
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/infra/postgres"
 	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/infra/vendors"
 	"github.com/surge-platform/surge/projections"
 )
 
@@ -60,10 +60,10 @@ type App struct {
 	registry *prometheus.Registry
 
 	router     *message.Router
-	outbox     *postgres.Outbox
 	forwarders []*forwarder.Forwarder
 	httpServer *http.Server
 	listener   net.Listener
+	priceHub   *redis.PriceHub // the API's one subscription to price outcomes
 }
 
 // NewApp connects to every dependency, migrates the schema, creates topics
@@ -129,10 +129,11 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 		return nil, err
 	}
 
-	store := postgres.NewEventStore(a.db, outbox, coupon.EventTypes()...)
+	store := postgres.NewEventStore(a.db, outbox, eventTypes()...)
 	couponRepo := postgres.NewCouponRepository(store)
 	campaigns := redis.NewCampaigns(a.rdb, cfg.RedisPrefix)
 	openCampaign := handlers.OpenCampaignHandler{Campaigns: couponRepo, Gate: campaigns}
+	prices := redis.NewPrices(a.rdb, cfg.RedisPrefix)
 
 	if roles.Commands || roles.Projections {
 		poisonPub, err := postgres.NewPoisonPublisher(a.poisonDB, a.wmLog)
@@ -148,8 +149,20 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 			return kafka.NewSubscriber(a.brokers, group, a.wmLog)
 		}
 		if roles.Commands {
+			var priceVendors []vendors.Vendor
+			for _, v := range cfg.PriceVendors {
+				priceVendors = append(priceVendors, vendors.Vendor{Name: v.Name, URL: v.URL})
+			}
+			if len(priceVendors) == 0 {
+				logger.Warn("SURGE_PRICE_VENDORS is empty: every price comparison will fail (there is no vendor to ask)")
+			}
+			vendorClient, err := vendors.New(priceVendors, cfg.PriceVendorTimeout, a.registry)
+			if err != nil {
+				return nil, err
+			}
 			err = messaging.AddCommandHandlers(a.router, subscribers, a.wmLog,
 				handlers.IssueCouponHandler{Campaigns: couponRepo, Coupons: couponRepo},
+				handlers.RequestPriceComparisonHandler{Comparisons: postgres.NewPriceComparisonRepository(store), Vendors: vendorClient, TTL: cfg.PriceTTL},
 			)
 			if err != nil {
 				return nil, err
@@ -157,12 +170,20 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 		}
 		if roles.Projections {
 			campaignProjection := projections.CampaignProjection{Store: campaigns}
+			priceProjection := projections.PriceComparisonProjection{Store: prices, RetryBackoff: cfg.PriceRetryBackoff}
 			err = messaging.AddEventGroups(a.router, subscribers, a.wmLog, messaging.EventGroup{
 				Name:  campaignProjection.Name(),
 				Topic: kafka.CouponEvents,
 				Handlers: []cqrs.GroupEventHandler{
 					cqrs.NewGroupEventHandler(campaignProjection.OnCampaignOpened),
 					cqrs.NewGroupEventHandler(campaignProjection.OnCouponIssued),
+				},
+			}, messaging.EventGroup{
+				Name:  priceProjection.Name(),
+				Topic: kafka.PriceEvents,
+				Handlers: []cqrs.GroupEventHandler{
+					cqrs.NewGroupEventHandler(priceProjection.OnPriceComparisonCompleted),
+					cqrs.NewGroupEventHandler(priceProjection.OnPriceComparisonFailed),
 				},
 			})
 			if err != nil {
@@ -171,7 +192,6 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 		}
 	}
 	if roles.Forwarder {
-		a.outbox = outbox
 		a.forwarders, err = outbox.NewForwarders(a.db, a.kafkaPub, cfg.ShutdownTimeout, metricsBuilder.AddPrometheusRouterMetrics)
 		if err != nil {
 			return nil, err
@@ -182,12 +202,26 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 		if err != nil {
 			return nil, err
 		}
+		if a.priceHub, err = redis.NewPriceHub(startCtx, a.rdb, prices); err != nil {
+			return nil, err
+		}
+		priceDeps := api.PriceDeps{
+			Cache:   prices,
+			Watcher: a.priceHub,
+			// The marker outlives a comparison (at most the vendor timeout) with room
+			// for commands queueing behind slow vendors (a shorter hold would add
+			// duplicates just when the handler is behind); if no outcome comes (a
+			// lost command), the next miss after it tries again.
+			Hold:       max(30*time.Second, 2*cfg.PriceVendorTimeout+5*time.Second),
+			RetryAfter: cfg.PriceVendorTimeout,
+		}
 		handler, err := api.NewHandler(api.Deps{
 			Commands:       bus,
 			OpenCampaign:   openCampaign,
 			Gate:           campaigns,
 			Campaigns:      campaigns,
 			Poison:         postgres.NewPoisonQueue(a.poisonDB, a.kafkaPub),
+			Prices:         priceDeps,
 			AdminToken:     cfg.AdminToken,
 			MaxBodyBytes:   cfg.MaxBodyBytes,
 			Registry:       a.registry,
@@ -205,6 +239,7 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 			return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 		}
 		a.httpServer = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+		a.httpServer.RegisterOnShutdown(a.priceHub.WakeAll) // held ?wait requests answer now, not at their deadline
 	}
 	return a, nil
 }
@@ -241,11 +276,6 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	if a.router != nil {
 		start("router", func() error { return a.router.Run(runCtx) })
 		running = append(running, a.router.Running())
-	}
-	if a.outbox != nil {
-		listenCtx, stopListening := context.WithCancel(runCtx)
-		defer stopListening()
-		go a.outbox.Listen(listenCtx, a.cfg.DatabaseURL)
 	}
 	for i, f := range a.forwarders {
 		start(fmt.Sprintf("forwarder %d", i), func() error { return f.Run(runCtx) })
@@ -304,6 +334,9 @@ func (a *App) shutdown() {
 func (a *App) closeResources() {
 	if a.kafkaPub != nil {
 		a.kafkaPub.Close()
+	}
+	if a.priceHub != nil {
+		a.priceHub.Close()
 	}
 	if a.rdb != nil {
 		a.rdb.Close()

@@ -106,20 +106,7 @@ func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := app.do(t, tc.method, tc.path, tc.body, tc.headers...)
-			if res.Status != tc.status || res.ErrorCode() != tc.code {
-				t.Fatalf("got %d %s, want %d %s", res.Status, res.Body, tc.status, tc.code)
-			}
-			if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-				t.Fatalf("content type %q", ct)
-			}
-			var body struct {
-				Error struct{ Code, Message string } `json:"error"`
-			}
-			res.JSON(t, &body)
-			if body.Error.Message == "" {
-				t.Fatalf("no message in %s", res.Body)
-			}
+			app.do(t, tc.method, tc.path, tc.body, tc.headers...).requireError(t, tc.status, tc.code)
 		})
 	}
 	if after := snapshot(t, app, cfg.RedisPrefix); after != before {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
+	"github.com/surge-platform/surge/domain/price"
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/projections"
@@ -12,12 +13,13 @@ import (
 
 // eventTypes are every domain event the event store must decode.
 func eventTypes() []domain.Event {
-	return coupon.EventTypes()
+	return append(coupon.EventTypes(), price.EventTypes()...)
 }
 
 // readModels are every projection, for `surge rebuild`.
 func readModels(cfg config.Config, rdb goredis.UniversalClient) []Projection {
 	return []Projection{
 		projections.CampaignProjection{Store: redis.NewCampaigns(rdb, cfg.RedisPrefix)},
+		projections.PriceComparisonProjection{Store: redis.NewPrices(rdb, cfg.RedisPrefix), RetryBackoff: cfg.PriceRetryBackoff},
 	}
 }

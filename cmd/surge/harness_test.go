@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,25 @@ func (r response) ErrorCode() string {
 	}
 	json.Unmarshal(r.Body, &e) //nolint:errcheck
 	return e.Error.Code
+}
+
+// requireError fails unless r is the API's JSON error with this status and
+// code and a readable message.
+func (r response) requireError(t testing.TB, status int, code string) {
+	t.Helper()
+	if r.Status != status || r.ErrorCode() != code {
+		t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, status, code)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("content type %q", ct)
+	}
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	r.JSON(t, &body)
+	if body.Error.Message == "" {
+		t.Fatalf("no message in %s", r.Body)
+	}
 }
 
 // do sends a request; body may be nil, a string (sent as is) or a value

@@ -5,6 +5,7 @@
 //	surge poison list|show ID|requeue ID|discard ID
 //	surge replay
 //	surge rebuild
+//	surge vendor-sim --addr 127.0.0.1:9300 --vendors a,b,c
 package main
 
 import (
@@ -48,6 +49,8 @@ func main() {
 		err = replayCommand(ctx, cfg, args)
 	case "rebuild":
 		err = rebuildCommand(ctx, cfg, logger)
+	case "vendor-sim":
+		err = vendorSimCommand(ctx, logger, args)
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -68,6 +71,8 @@ func usage() {
   surge poison list [--limit N] | show ID | requeue ID | discard ID
   surge replay [--from POSITION]                              statistics over the event history
   surge rebuild                                               refill the Redis read models from the event store
+  surge vendor-sim [--addr 127.0.0.1:9300] [--vendors a,b,c] [--latency 300ms] [--jitter 50ms] [--failure-rate 0] [--no-offer-rate 0]
+                                                              simulated price vendors (GET /stats, POST /reset)
 configuration comes from SURGE_* environment variables (see README.md).
 `)
 }

@@ -27,7 +27,7 @@ func replayCommand(ctx context.Context, cfg config.Config, args []string) error 
 		return err
 	}
 	defer db.Close()
-	stats, err := Replay(ctx, postgres.NewEventStore(db, nil, coupon.EventTypes()...), *from)
+	stats, err := Replay(ctx, postgres.NewEventStore(db, nil, eventTypes()...), *from)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,9 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,17 @@ type Config struct {
 	RetryMaxInterval  time.Duration // SURGE_RETRY_MAX_INTERVAL
 	RetryMaxElapsed   time.Duration // SURGE_RETRY_MAX_ELAPSED
 	ShutdownTimeout   time.Duration // SURGE_SHUTDOWN_TIMEOUT
+
+	PriceVendors       []PriceVendor // SURGE_PRICE_VENDORS: name=URL,... (URL contains {productId})
+	PriceVendorTimeout time.Duration // SURGE_PRICE_VENDOR_TIMEOUT
+	PriceTTL           time.Duration // SURGE_PRICE_TTL: how long vendors guarantee their prices
+	PriceRetryBackoff  time.Duration // SURGE_PRICE_RETRY_BACKOFF: pause after a comparison no vendor answered
+}
+
+// PriceVendor is one configured price vendor.
+type PriceVendor struct {
+	Name string
+	URL  string
 }
 
 // Load reads the environment.
@@ -60,13 +73,17 @@ func Load() (Config, error) {
 	c.DatabaseMaxConns = p.int("SURGE_DATABASE_MAX_CONNS", 32, 2, 1000)
 	c.MaxBodyBytes = int64(p.int("SURGE_MAX_BODY_BYTES", 64<<10, 1<<10, 64<<20))
 	c.OutboxShards = p.int("SURGE_OUTBOX_SHARDS", 4, 1, 64)
-	c.OutboxPoll = p.duration("SURGE_OUTBOX_POLL_INTERVAL", 250*time.Millisecond)
+	c.OutboxPoll = p.duration("SURGE_OUTBOX_POLL_INTERVAL", 50*time.Millisecond)
 	c.OutboxBatch = p.int("SURGE_OUTBOX_BATCH_SIZE", 100, 1, 10000)
 	c.RetryMax = p.int("SURGE_RETRY_MAX", 5, 0, 100)
 	c.RetryInitial = p.duration("SURGE_RETRY_INITIAL_INTERVAL", 100*time.Millisecond)
 	c.RetryMaxInterval = p.duration("SURGE_RETRY_MAX_INTERVAL", 2*time.Second)
 	c.RetryMaxElapsed = p.duration("SURGE_RETRY_MAX_ELAPSED", 30*time.Second)
 	c.ShutdownTimeout = p.duration("SURGE_SHUTDOWN_TIMEOUT", 20*time.Second)
+	c.PriceVendors = p.priceVendors("SURGE_PRICE_VENDORS")
+	c.PriceVendorTimeout = p.durationIn("SURGE_PRICE_VENDOR_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
+	c.PriceTTL = p.durationIn("SURGE_PRICE_TTL", 5*time.Minute, 100*time.Millisecond, 7*24*time.Hour)
+	c.PriceRetryBackoff = p.durationIn("SURGE_PRICE_RETRY_BACKOFF", 5*time.Second, time.Millisecond, time.Hour)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
@@ -106,4 +123,53 @@ func (p parser) duration(key string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func (p parser) durationIn(key string, def, min, max time.Duration) time.Duration {
+	d := p.duration(key, def)
+	if d < min || d > max {
+		*p.errs = append(*p.errs, fmt.Sprintf("%s=%s must be between %s and %s", key, d, min, max))
+		return def
+	}
+	return d
+}
+
+var vendorNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// priceVendors reads comma-separated name=URL pairs; each URL must be an
+// absolute http(s) URL containing {productId}, each name unique.
+func (p parser) priceVendors(key string) []PriceVendor {
+	v := env(key, "")
+	if v == "" {
+		return nil
+	}
+	var out []PriceVendor
+	seen := map[string]bool{}
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, rawURL, ok := strings.Cut(item, "=")
+		name, rawURL = strings.TrimSpace(name), strings.TrimSpace(rawURL)
+		if !ok || !vendorNamePattern.MatchString(name) {
+			*p.errs = append(*p.errs, fmt.Sprintf("%s: %q must be name=URL with a name of 1-64 characters [A-Za-z0-9._-]", key, item))
+			continue
+		}
+		u, err := url.Parse(strings.ReplaceAll(rawURL, "{productId}", "x"))
+		if err != nil || !strings.Contains(rawURL, "{productId}") || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			*p.errs = append(*p.errs, fmt.Sprintf("%s: vendor %s: %q must be an absolute http(s) URL containing {productId}", key, name, rawURL))
+			continue
+		}
+		if seen[name] {
+			*p.errs = append(*p.errs, fmt.Sprintf("%s: vendor %s is listed twice", key, name))
+			continue
+		}
+		seen[name] = true
+		out = append(out, PriceVendor{Name: name, URL: rawURL})
+	}
+	if len(out) == 0 && len(*p.errs) == 0 {
+		*p.errs = append(*p.errs, fmt.Sprintf("%s=%q lists no vendor", key, v))
+	}
+	return out
 }

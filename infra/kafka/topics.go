@@ -20,12 +20,16 @@ type Topic struct {
 const (
 	CouponCommands = "coupons.commands"
 	CouponEvents   = "coupons.events"
+	PriceCommands  = "prices.commands"
+	PriceEvents    = "prices.events"
 )
 
 // Topics are all topics Surge uses.
 var Topics = []Topic{
 	{Name: CouponCommands, Partitions: 12, Retention: 7 * 24 * time.Hour},
 	{Name: CouponEvents, Partitions: 12, Retention: -1},
+	{Name: PriceCommands, Partitions: 12, Retention: 7 * 24 * time.Hour},
+	{Name: PriceEvents, Partitions: 12, Retention: -1},
 }
 
 // routes maps a message's wire name to its topic. Each command topic carries
@@ -34,6 +38,10 @@ var routes = map[string]string{
 	"coupon.issue.v1":           CouponCommands,
 	"coupon.campaign_opened.v1": CouponEvents,
 	"coupon.issued.v1":          CouponEvents,
+
+	"price.request_comparison.v1":   PriceCommands,
+	"price.comparison_completed.v1": PriceEvents,
+	"price.comparison_failed.v1":    PriceEvents,
 }
 
 // TopicFor returns the topic a command or event with this wire name goes to.

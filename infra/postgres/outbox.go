@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	watermillsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5"
 )
 
 // OutboxConfig tunes the outbox. Watermill's forwarder moves one message at
@@ -24,14 +22,11 @@ import (
 type OutboxConfig struct {
 	Shards int
 	// PollInterval is the longest an idle forwarder waits before it looks
-	// again without being woken (see wakeup); commits wake it at once.
+	// again (see wakeup). Appends in the same process wake it at once;
+	// appends in other processes are found within this interval.
 	PollInterval time.Duration
 	BatchSize    int
 }
-
-// notifyChannel is the PostgreSQL channel a trigger on every outbox table
-// notifies, with the shard number, when a transaction that wrote to it commits.
-const notifyChannel = "surge_outbox"
 
 // Outbox writes events into SQL outbox tables inside the caller's transaction.
 type Outbox struct {
@@ -84,84 +79,32 @@ func (o *Outbox) Publish(tx *sql.Tx, key, topic string, msgs ...*message.Message
 	return forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: OutboxTopic(o.shardOf(key))}).Publish(topic, msgs...)
 }
 
-// InitTables creates the outbox tables of every shard, each with a trigger
-// that notifies the forwarders when a transaction writing to it commits.
+// InitTables creates the outbox tables of every shard.
 func (o *Outbox) InitTables(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `CREATE OR REPLACE FUNCTION surge_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN PERFORM pg_notify('`+notifyChannel+`', TG_ARGV[0]); RETURN NULL; END $$`)
-	if err != nil {
-		return fmt.Errorf("outbox notify function: %w", err)
-	}
 	for i := 0; i < o.cfg.Shards; i++ {
 		if err := initWatermillTopic(ctx, db, o.schema(), OutboxTopic(i)); err != nil {
 			return err
-		}
-		_, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TRIGGER surge_outbox_notify AFTER INSERT ON "watermill_%s"
-			FOR EACH STATEMENT EXECUTE FUNCTION surge_outbox_notify('%d')`, OutboxTopic(i), i))
-		if err != nil {
-			return fmt.Errorf("outbox trigger %d: %w", i, err)
 		}
 	}
 	return nil
 }
 
-// Listen wakes the forwarders of this process on every outbox commit, from
-// any process, until ctx ends. Without it forwarders still run, polling at
-// PollInterval.
-func (o *Outbox) Listen(ctx context.Context, dsn string) {
-	for ctx.Err() == nil {
-		err := o.listen(ctx, dsn)
-		if ctx.Err() != nil {
-			return
-		}
-		o.logger.Error("outbox listener lost its connection; forwarders poll until it is back", err, nil)
-		o.wakeAll() // whatever was committed meanwhile is found by the next look
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (o *Outbox) listen(ctx context.Context, dsn string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return err
-	}
-	o.wakeAll()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if shard, err := strconv.Atoi(n.Payload); err == nil && shard >= 0 && shard < len(o.wakers) {
-			o.wakers[shard].wake()
-		}
-	}
-}
-
-// committed wakes the forwarder of key's shard in this process right away
-// (other processes hear of it through Listen).
+// committed wakes the forwarder of key's shard in this process right away.
+//
+// Forwarders in other processes are not notified: a pg_notify in the append
+// transaction would do it, but PostgreSQL serializes the commits of every
+// notifying transaction, which cost a third of the append rate in
+// docs/benchmarks.md. They find new rows by the adaptive poll instead.
 func (o *Outbox) committed(key string) { o.wakers[o.shardOf(key)].wake() }
-
-func (o *Outbox) wakeAll() {
-	for _, w := range o.wakers {
-		w.wake()
-	}
-}
 
 // wakeup is the forwarders' watermill-sql BackoffManager. Instead of
 // sleeping a fixed poll interval after an empty query, it waits for a commit
-// notification, bounded by an interval that starts at 1 ms and doubles up to
-// max while nothing turns up. The short intervals after a wake-up matter:
-// a committed row stays invisible to the subscriber while an older
-// transaction is still open (watermill-sql orders by transaction id), and
-// nobody notifies when that one ends. Idle, a forwarder looks max⁻¹ times a
-// second instead of hundreds.
+// signal, bounded by an interval that starts at 1 ms and doubles up to max
+// while nothing turns up. The short intervals after activity matter: a
+// committed row stays invisible to the subscriber while an older transaction
+// is still open (watermill-sql orders by transaction id), and nobody signals
+// when that one ends. Idle, a forwarder looks max⁻¹ times a second instead of
+// hundreds.
 type wakeup struct {
 	signal   chan struct{}
 	max      time.Duration
@@ -201,12 +144,17 @@ func (w *wakeup) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 	defer timer.Stop()
 	select {
 	case <-w.signal:
+		// Let the commits of the next millisecond join this one: a forwarder
+		// transaction then carries a batch, not a single row.
 		w.interval = minWakeInterval
+		return coalesceWindow
 	case <-timer.C:
 		w.interval = min(w.interval*2, w.max)
 	}
 	return 0
 }
+
+const coalesceWindow = time.Millisecond
 
 // NewForwarders creates one Watermill forwarder per shard, moving committed
 // outbox messages to out (Kafka) in commit order. Call it once per Outbox.
