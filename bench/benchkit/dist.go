@@ -1,0 +1,32 @@
+package benchkit
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Dist is a sorted latency sample.
+type Dist struct{ sorted []time.Duration }
+
+// NewDist sorts a copy of samples.
+func NewDist(samples []time.Duration) Dist {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	return Dist{sorted: s}
+}
+
+// Pct is the nearest-rank percentile (p in 0..100); 0 if there are no samples.
+func (d Dist) Pct(p float64) time.Duration {
+	if len(d.sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(d.sorted)))) - 1
+	return d.sorted[max(0, min(i, len(d.sorted)-1))]
+}
+
+// Max is the largest sample.
+func (d Dist) Max() time.Duration { return d.Pct(100) }
+
+// Ms is d in (fractional) milliseconds.
+func Ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

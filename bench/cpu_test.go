@@ -1,0 +1,277 @@
+package bench
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/surge-platform/surge/internal/testenv"
+)
+
+// The machine is shared by everything a benchmark measures: the bench
+// process (Surge's code, the in-process kfake broker, the load generator),
+// PostgreSQL and Redis. sampleCPU/cpuSince split the CPU used during a run between
+// them, from /proc, so a figure can be read against what saturated, and
+// flags other workloads that would make it meaningless. Linux only; on
+// other systems it reports nothing.
+
+const clockTicks = 100 // USER_HZ; /proc reports CPU times in these units
+
+type cpuSample struct {
+	at                time.Time
+	tasks, irq, steal float64 // machine-wide ticks: user+nice+system, irq+softirq, steal
+	self              float64 // ticks of this process
+	procs             map[string]procTicksOf
+	foreignTx         float64 // transactions so far in databases other than the benchmarks' own
+	ok                bool
+}
+
+// procTicksOf is one process's CPU so far and what it counts as.
+type procTicksOf struct {
+	kind  string // "pg", "redis" or "foreign" (a PostgreSQL backend of someone else's database)
+	ticks float64
+}
+
+// cpuUsage is in cores (1.0 = one core busy for the whole run).
+type cpuUsage struct {
+	ok                     bool
+	self, pg, redis, other float64 // processes; other = every other process
+	irq                    float64 // interrupts and softirqs (loopback networking lands here)
+	steal                  float64 // taken by the hypervisor
+	foreignTxPerSec        float64 // PostgreSQL transactions/s in databases other than the benchmarks' own (-1: unknown)
+}
+
+// ownDatabases are the databases the benchmarks created: PostgreSQL
+// backends serving any other database are someone else's load.
+var ownDatabases sync.Map
+
+// ownDatabase records the database of a PostgreSQL URL as the benchmark's.
+func ownDatabase(dsn string) {
+	if u, err := url.Parse(dsn); err == nil {
+		ownDatabases.Store(strings.TrimPrefix(u.Path, "/"), true)
+	}
+}
+
+func sampleCPU() cpuSample {
+	s := cpuSample{at: time.Now(), procs: map[string]procTicksOf{}}
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return s
+	}
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		n, _ := strconv.ParseFloat(v, 64)
+		switch i {
+		case 0, 1, 2:
+			s.tasks += n
+		case 5, 6:
+			s.irq += n
+		case 7:
+			s.steal += n
+		}
+	}
+	s.self, _ = procTicks("/proc/self/stat", false)
+	pids, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range pids {
+		comm, ticks, ppidIsInit := procInfo(p)
+		switch {
+		case comm == "postgres":
+			kind := "pg"
+			if ppidIsInit {
+				// The postmaster: backends that exit are reaped into its
+				// cutime/cstime, so count those for it.
+				ticks, _ = procTicks(p, true)
+			} else if db := backendDatabase(filepath.Dir(p)); db != "" {
+				if _, own := ownDatabases.Load(db); !own {
+					kind = "foreign"
+				}
+			}
+			s.procs[p] = procTicksOf{kind, ticks}
+		case strings.HasPrefix(comm, "redis-server"):
+			s.procs[p] = procTicksOf{"redis", ticks}
+		}
+	}
+	s.foreignTx = foreignTransactions()
+	s.ok = true
+	return s
+}
+
+var (
+	statsOnce sync.Once
+	statsDB   *sql.DB
+)
+
+// foreignTransactions counts the transactions PostgreSQL has run so far in
+// databases the benchmarks did not create (-1 if unknown): another
+// workload on the same server shows up here even when its CPU is counted
+// as "pg" (its backends exit and are reaped into the postmaster's time).
+func foreignTransactions() float64 {
+	statsOnce.Do(func() {
+		if db, err := sql.Open("pgx", testenv.PostgresAdminURL()); err == nil {
+			db.SetMaxOpenConns(1)
+			statsDB = db
+		}
+	})
+	if statsDB == nil {
+		return -1
+	}
+	rows, err := statsDB.Query(`SELECT datname, xact_commit + xact_rollback FROM pg_stat_database WHERE datname IS NOT NULL`)
+	if err != nil {
+		return -1
+	}
+	defer rows.Close()
+	var total float64
+	for rows.Next() {
+		var name string
+		var n float64
+		if rows.Scan(&name, &n) != nil {
+			return -1
+		}
+		if _, own := ownDatabases.Load(name); !own && name != "postgres" {
+			total += n
+		}
+	}
+	return total
+}
+
+// backendDatabase reads the database a PostgreSQL backend serves from its
+// process title ("postgres: 15/main: user db 127.0.0.1(5432) idle"); ""
+// for background processes.
+func backendDatabase(procDir string) string {
+	b, err := os.ReadFile(procDir + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(strings.TrimPrefix(string(bytes.TrimRight(b, "\x00")), "postgres: "))
+	if len(f) >= 4 && (strings.Contains(f[3], "(") || f[3] == "[local]") {
+		return f[2]
+	}
+	return ""
+}
+
+// procInfo reads comm, utime+stime and whether the parent is init.
+func procInfo(path string) (comm string, ticks float64, ppidIsInit bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, false
+	}
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return "", 0, false
+	}
+	comm = string(b[open+1 : end])
+	f := strings.Fields(string(b[end+1:])) // f[0] = state (field 3)
+	if len(f) < 15 {
+		return comm, 0, false
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return comm, u + st, f[1] == "1"
+}
+
+// procTicks reads utime+stime (and cutime+cstime if children).
+func procTicks(path string, children bool) (float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	end := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 15 {
+		return 0, fmt.Errorf("short stat")
+	}
+	var t float64
+	idx := []int{11, 12}
+	if children {
+		idx = append(idx, 13, 14)
+	}
+	for _, i := range idx {
+		n, _ := strconv.ParseFloat(f[i], 64)
+		t += n
+	}
+	return t, nil
+}
+
+// cpuSince returns the CPU used since start, in cores. Processes are
+// compared one by one; a backend that exited during the run is counted
+// (for its whole life) in the postmaster's children time, as "pg".
+func cpuSince(start cpuSample) cpuUsage {
+	end := sampleCPU()
+	if !start.ok || !end.ok {
+		return cpuUsage{}
+	}
+	perSec := func(ticks float64) float64 { return max(0, ticks) / clockTicks / end.at.Sub(start.at).Seconds() }
+	u := cpuUsage{ok: true, self: perSec(end.self - start.self), irq: perSec(end.irq - start.irq), steal: perSec(end.steal - start.steal)}
+	for pid, e := range end.procs {
+		d := perSec(e.ticks - start.procs[pid].ticks)
+		switch e.kind {
+		case "pg":
+			u.pg += d
+		case "redis":
+			u.redis += d
+		}
+	}
+	// Everything else, foreign PostgreSQL backends included.
+	u.other = max(0, perSec(end.tasks-start.tasks)-u.self-u.pg-u.redis)
+	u.foreignTxPerSec = -1
+	if start.foreignTx >= 0 && end.foreignTx >= 0 {
+		u.foreignTxPerSec = max(0, end.foreignTx-start.foreignTx) / end.at.Sub(start.at).Seconds()
+	}
+	return u
+}
+
+// short renders "bench 1.21 pg 0.55 redis 0.10 irq 0.08 other 0.02".
+func (u cpuUsage) short() string {
+	if !u.ok {
+		return "n/a"
+	}
+	s := fmt.Sprintf("bench %.2f pg %.2f redis %.2f irq %.2f other %.2f", u.self, u.pg, u.redis, u.irq, u.other)
+	if u.steal >= 0.01 {
+		s += fmt.Sprintf(" steal %.2f", u.steal)
+	}
+	if u.foreignTxPerSec >= 1 {
+		s += fmt.Sprintf(" (+%.0f tx/s in other databases)", u.foreignTxPerSec)
+	}
+	return s
+}
+
+// perOp is the CPU the system under test (this process, PostgreSQL,
+// Redis, interrupts) spent per operation, in microseconds, for n operations
+// in d; "-" without a measurement.
+func (u cpuUsage) perOp(d time.Duration, n int) string {
+	if !u.ok || n == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat((u.self+u.pg+u.redis+u.irq)*d.Seconds()/float64(n)*1e6, 'f', 0, 64)
+}
+
+// noisy says another workload used enough CPU to distort a run.
+func (u cpuUsage) noisy() bool {
+	return u.ok && (u.other+u.steal > 0.15 || u.foreignTxPerSec > 20)
+}
+
+// disturbance describes what made a run noisy.
+func (u cpuUsage) disturbance() string {
+	s := fmt.Sprintf("other processes (or the hypervisor) took %.2f cores", u.other+u.steal)
+	if u.foreignTxPerSec > 20 {
+		s += fmt.Sprintf(" and other databases ran %.0f tx/s on the same PostgreSQL", u.foreignTxPerSec)
+	}
+	return s
+}
+
+// explain is a table note on how to read the CPU column.
+func (u cpuUsage) explain() string {
+	return fmt.Sprintf("CPU column: cores busy during the run, of %d: bench = this process (Surge code + in-process kfake broker + load generator/consumer), pg = PostgreSQL, irq = interrupts/softirqs (loopback traffic), other = every other process", runtime.NumCPU())
+}
