@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -175,5 +174,4 @@ func TestRushWithDuplicateApplicationsIssuesOnePerUser(t *testing.T) {
 	if events != 100 || rows != 100 || users != 100 {
 		t.Fatalf("events=%d rows=%d distinct users=%d, want 100 each", events, rows, users)
 	}
-	_ = context.Background
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
@@ -229,5 +228,4 @@ func TestForwarderMovesCommittedEventsToKafkaInStreamOrder(t *testing.T) {
 			t.Fatalf("stream %s ended at version %d", s, v)
 		}
 	}
-	var _ message.Publisher = pub
 }
