@@ -31,6 +31,9 @@ type cpuSample struct {
 	self              float64 // ticks of this process
 	procs             map[string]procTicksOf
 	foreignTx         float64 // transactions so far in databases other than the benchmarks' own
+	ownTx             float64 // transactions so far in the benchmarks' databases
+	walSyncs          float64 // WAL flushes (fsyncs) so far, server-wide
+	walBytes          float64 // WAL written so far, server-wide
 	ok                bool
 }
 
@@ -47,6 +50,8 @@ type cpuUsage struct {
 	irq                    float64 // interrupts and softirqs (loopback networking lands here)
 	steal                  float64 // taken by the hypervisor
 	foreignTxPerSec        float64 // PostgreSQL transactions/s in databases other than the benchmarks' own (-1: unknown)
+	ownTx, walSyncs        float64 // transactions in the benchmarks' databases and WAL flushes during the run (-1: unknown)
+	walBytes               float64 // WAL written during the run
 }
 
 // ownDatabases are the databases the benchmarks created: PostgreSQL
@@ -103,7 +108,7 @@ func sampleCPU() cpuSample {
 			s.procs[p] = procTicksOf{"redis", ticks}
 		}
 	}
-	s.foreignTx = foreignTransactions()
+	s.foreignTx, s.ownTx, s.walSyncs, s.walBytes = pgCounters()
 	s.ok = true
 	return s
 }
@@ -113,11 +118,12 @@ var (
 	statsDB   *sql.DB
 )
 
-// foreignTransactions counts the transactions PostgreSQL has run so far in
-// databases the benchmarks did not create (-1 if unknown): another
-// workload on the same server shows up here even when its CPU is counted
-// as "pg" (its backends exit and are reaped into the postmaster's time).
-func foreignTransactions() float64 {
+// pgCounters returns the transactions PostgreSQL has run so far in
+// databases the benchmarks did not create (another workload on the same
+// server shows up here even when its CPU is counted as "pg": its backends
+// exit and are reaped into the postmaster's time), those in the
+// benchmarks' own databases, and the WAL flushes so far; -1 if unknown.
+func pgCounters() (foreignTx, ownTx, walSyncs, walBytes float64) {
 	statsOnce.Do(func() {
 		if db, err := sql.Open("pgx", testenv.PostgresAdminURL()); err == nil {
 			db.SetMaxOpenConns(1)
@@ -125,25 +131,29 @@ func foreignTransactions() float64 {
 		}
 	})
 	if statsDB == nil {
-		return -1
+		return -1, -1, -1, -1
+	}
+	if statsDB.QueryRow(`SELECT wal_sync, wal_bytes FROM pg_stat_wal`).Scan(&walSyncs, &walBytes) != nil {
+		walSyncs, walBytes = -1, -1
 	}
 	rows, err := statsDB.Query(`SELECT datname, xact_commit + xact_rollback FROM pg_stat_database WHERE datname IS NOT NULL`)
 	if err != nil {
-		return -1
+		return -1, -1, walSyncs, walBytes
 	}
 	defer rows.Close()
-	var total float64
 	for rows.Next() {
 		var name string
 		var n float64
 		if rows.Scan(&name, &n) != nil {
-			return -1
+			return -1, -1, walSyncs, walBytes
 		}
-		if _, own := ownDatabases.Load(name); !own && name != "postgres" {
-			total += n
+		if _, own := ownDatabases.Load(name); own {
+			ownTx += n
+		} else if name != "postgres" {
+			foreignTx += n
 		}
 	}
-	return total
+	return foreignTx, ownTx, walSyncs, walBytes
 }
 
 // backendDatabase reads the database a PostgreSQL backend serves from its
@@ -225,9 +235,14 @@ func cpuSince(start cpuSample) cpuUsage {
 	}
 	// Everything else, foreign PostgreSQL backends included.
 	u.other = max(0, perSec(end.tasks-start.tasks)-u.self-u.pg-u.redis)
-	u.foreignTxPerSec = -1
+	u.foreignTxPerSec, u.ownTx, u.walSyncs = -1, -1, -1
 	if start.foreignTx >= 0 && end.foreignTx >= 0 {
 		u.foreignTxPerSec = max(0, end.foreignTx-start.foreignTx) / end.at.Sub(start.at).Seconds()
+		u.ownTx = max(0, end.ownTx-start.ownTx)
+	}
+	if start.walSyncs >= 0 && end.walSyncs >= 0 {
+		u.walSyncs = max(0, end.walSyncs-start.walSyncs)
+		u.walBytes = max(0, end.walBytes-start.walBytes)
 	}
 	return u
 }
@@ -255,6 +270,15 @@ func (u cpuUsage) perOp(d time.Duration, n int) string {
 		return "-"
 	}
 	return strconv.FormatFloat((u.self+u.pg+u.redis+u.irq)*d.Seconds()/float64(n)*1e6, 'f', 0, 64)
+}
+
+// pgPerOp renders the PostgreSQL transactions, WAL flushes and WAL bytes
+// per operation: "1.00 / 0.31 / 1200 B".
+func (u cpuUsage) pgPerOp(n int) string {
+	if !u.ok || n == 0 || u.ownTx < 0 || u.walSyncs < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f / %.2f / %.0f B", u.ownTx/float64(n), u.walSyncs/float64(n), u.walBytes/float64(n))
 }
 
 // noisy says another workload used enough CPU to distort a run.

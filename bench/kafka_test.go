@@ -24,10 +24,26 @@ type tap struct {
 }
 
 func startTap(b *testing.B, brokers []string, topic string) *tap {
+	return startTapFetching(b, brokers, topic, 1, 0)
+}
+
+// startBulkTap is a tap that fetches in bulk: the broker answers once
+// minBytes are there or maxWait passed. Throughput runs use it so that the
+// instrument does not answer a fetch per produced batch on the same 2 cores
+// as the system it measures; arrival times are late by up to maxWait.
+func startBulkTap(b *testing.B, brokers []string, topic string) *tap {
+	return startTapFetching(b, brokers, topic, 64<<10, 20*time.Millisecond)
+}
+
+func startTapFetching(b *testing.B, brokers []string, topic string, minBytes int32, maxWait time.Duration) *tap {
 	b.Helper()
 	t := &tap{arrived: map[string]time.Time{}, count: map[string]int{}, last: map[string]time.Time{}}
 	cfg := kafka.SaramaConfig()
 	cfg.ClientID = "surge-bench-tap"
+	cfg.Consumer.Fetch.Min = minBytes
+	if maxWait > 0 {
+		cfg.Consumer.MaxWaitTime = maxWait
+	}
 	consumer, err := sarama.NewConsumer(brokers, cfg)
 	benchkit.Must(b, err, "kafka consumer")
 	b.Cleanup(func() { consumer.Close() })

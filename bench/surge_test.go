@@ -100,7 +100,7 @@ func startSurge(b *testing.B, cfg config.Config, roles surgeRoles) *surge {
 	s.db = db
 	b.Cleanup(func() { db.Close() })
 	benchkit.Must(b, postgres.Migrate(ctx, db), "migrate")
-	outbox, err := postgres.NewOutbox(postgres.OutboxConfig{Shards: cfg.OutboxShards, PollInterval: cfg.OutboxPoll, BatchSize: cfg.OutboxBatch}, wmLog)
+	outbox, err := postgres.NewOutbox(postgres.OutboxConfig{Shards: cfg.OutboxShards, PollInterval: cfg.OutboxPoll, BatchSize: cfg.OutboxBatch, Linger: cfg.OutboxLinger}, wmLog)
 	benchkit.Must(b, err, "outbox")
 	benchkit.Must(b, outbox.InitTables(ctx, db), "outbox tables")
 	s.outbox = outbox

@@ -106,7 +106,7 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 	if err = postgres.InitPoisonTables(startCtx, a.poisonDB); err != nil {
 		return nil, err
 	}
-	outbox, err := postgres.NewOutbox(postgres.OutboxConfig{Shards: cfg.OutboxShards, PollInterval: cfg.OutboxPoll, BatchSize: cfg.OutboxBatch}, a.wmLog)
+	outbox, err := postgres.NewOutbox(postgres.OutboxConfig{Shards: cfg.OutboxShards, PollInterval: cfg.OutboxPoll, BatchSize: cfg.OutboxBatch, Linger: cfg.OutboxLinger}, a.wmLog)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ type Config struct {
 	OutboxShards      int           // SURGE_OUTBOX_SHARDS
 	OutboxPoll        time.Duration // SURGE_OUTBOX_POLL_INTERVAL
 	OutboxBatch       int           // SURGE_OUTBOX_BATCH_SIZE
+	OutboxLinger      time.Duration // SURGE_OUTBOX_LINGER
 	RetryMax          int           // SURGE_RETRY_MAX
 	RetryInitial      time.Duration // SURGE_RETRY_INITIAL_INTERVAL
 	RetryMaxInterval  time.Duration // SURGE_RETRY_MAX_INTERVAL
@@ -75,6 +76,7 @@ func Load() (Config, error) {
 	c.OutboxShards = p.int("SURGE_OUTBOX_SHARDS", 4, 1, 64)
 	c.OutboxPoll = p.duration("SURGE_OUTBOX_POLL_INTERVAL", 50*time.Millisecond)
 	c.OutboxBatch = p.int("SURGE_OUTBOX_BATCH_SIZE", 100, 1, 10000)
+	c.OutboxLinger = p.duration("SURGE_OUTBOX_LINGER", time.Millisecond)
 	c.RetryMax = p.int("SURGE_RETRY_MAX", 5, 0, 100)
 	c.RetryInitial = p.duration("SURGE_RETRY_INITIAL_INTERVAL", 100*time.Millisecond)
 	c.RetryMaxInterval = p.duration("SURGE_RETRY_MAX_INTERVAL", 2*time.Second)

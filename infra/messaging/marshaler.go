@@ -21,7 +21,6 @@ const (
 	CausationIDKey   = "causation_id"
 	StreamIDKey      = "stream_id"
 	StreamVersionKey = "stream_version"
-	PositionKey      = "position"
 	OccurredAtKey    = "occurred_at"
 )
 

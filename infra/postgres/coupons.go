@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/surge-platform/surge/domain/coupon"
 )
@@ -36,13 +35,12 @@ func (r *CouponRepository) LoadCoupon(ctx context.Context, campaignID, userID st
 }
 
 func (r *CouponRepository) SaveCoupon(ctx context.Context, c *coupon.Coupon) error {
-	var rows []TxFunc
+	var rows []Statement
 	for _, e := range c.Changes() {
 		if issued, ok := e.(coupon.CouponIssued); ok {
-			rows = append(rows, func(ctx context.Context, tx *sql.Tx) error {
-				_, err := tx.ExecContext(ctx, `INSERT INTO issued_coupons (coupon_id, campaign_id, user_id, issued_at) VALUES ($1, $2, $3, $4)`,
-					issued.CouponID, issued.CampaignID, issued.UserID, issued.IssuedAt)
-				return err
+			rows = append(rows, Statement{
+				SQL:  `INSERT INTO issued_coupons (coupon_id, campaign_id, user_id, issued_at) VALUES ($1, $2, $3, $4)`,
+				Args: []any{issued.CouponID, issued.CampaignID, issued.UserID, issued.IssuedAt},
 			})
 		}
 	}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/infra/kafka"
@@ -48,10 +50,6 @@ type Recorded struct {
 	OccurredAt    time.Time       `json:"occurredAt"`
 }
 
-// TxFunc runs extra writes in the append's transaction (a table kept in
-// step with the events).
-type TxFunc func(ctx context.Context, tx *sql.Tx) error
-
 // EventStore appends events with optimistic concurrency and hands them to the
 // outbox in the same transaction: a stored event is always published, and an
 // event is never published unless stored.
@@ -70,25 +68,30 @@ func NewEventStore(db *sql.DB, outbox *Outbox, eventTypes ...domain.Event) *Even
 	return s
 }
 
+const insertEvent = `
+	INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload, correlation_id, causation_id, occurred_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING position`
+
 // Append stores events at expectedVersion+1.. of streamID (expectedVersion 0:
 // the stream must not exist), publishes them through the outbox, and runs
-// also, all in one transaction.
-func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersion int, events []domain.Event, also ...TxFunc) ([]Recorded, error) {
+// the also statements (a table kept in step with the events), all in one
+// transaction.
+//
+// That transaction is one pipelined round trip: the event rows, the outbox
+// rows and also go to PostgreSQL as one batch ending in a single Sync, which
+// PostgreSQL runs as one implicit transaction: all of it commits, or none.
+// Round trips, not rows, are what an append costs (docs/benchmarks.md).
+func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersion int, events []domain.Event, also ...Statement) ([]Recorded, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck
-
 	correlationID := messaging.CorrelationID(ctx)
 	causationID := messaging.CausationID(ctx)
 	now := time.Now().UTC()
 	recorded := make([]Recorded, 0, len(events))
 	byTopic := map[string][]*message.Message{}
 	var topics []string
+	batch := &pgx.Batch{}
 
 	for i, e := range events {
 		msg, err := messaging.Marshaler{}.Marshal(e)
@@ -106,22 +109,10 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 			CausationID:   causationID,
 			OccurredAt:    now,
 		}
-		err = tx.QueryRowContext(ctx, `
-			INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload, correlation_id, causation_id, occurred_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING position`,
-			r.EventID, r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion, []byte(r.Payload), r.CorrelationID, r.CausationID, r.OccurredAt,
-		).Scan(&r.Position)
-		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_unique" {
-				return nil, &VersionConflictError{StreamID: streamID, ExpectedVersion: expectedVersion}
-			}
-			return nil, fmt.Errorf("insert event: %w", err)
-		}
+		batch.Queue(insertEvent, r.EventID, r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion, []byte(r.Payload), r.CorrelationID, r.CausationID, r.OccurredAt)
 		msg.Metadata.Set(kafka.PartitionKeyMetadata, streamID)
 		msg.Metadata.Set(messaging.StreamIDKey, streamID)
 		msg.Metadata.Set(messaging.StreamVersionKey, strconv.Itoa(r.StreamVersion))
-		msg.Metadata.Set(messaging.PositionKey, strconv.FormatInt(r.Position, 10))
 		msg.Metadata.Set(messaging.OccurredAtKey, now.Format(time.RFC3339Nano))
 		msg.Metadata.Set(messaging.CausationIDKey, causationID)
 		if correlationID != "" {
@@ -138,20 +129,60 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 		recorded = append(recorded, r)
 	}
 	for _, topic := range topics {
-		if err := s.outbox.Publish(tx, streamID, topic, byTopic[topic]...); err != nil {
+		stmts, err := s.outbox.statements(streamID, topic, byTopic[topic]...)
+		if err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
+		queue(batch, stmts...)
 	}
-	for _, f := range also {
-		if err := f(ctx, tx); err != nil {
-			return nil, err
+	queue(batch, also...)
+
+	err := s.sendBatch(ctx, batch, func(br pgx.BatchResults) error {
+		for i := range recorded {
+			if err := br.QueryRow().Scan(&recorded[i].Position); err != nil {
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_stream_version_unique" {
+					return &VersionConflictError{StreamID: streamID, ExpectedVersion: expectedVersion}
+				}
+				return fmt.Errorf("insert event: %w", err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+		for range batch.Len() - len(recorded) {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.outbox.committed(streamID)
 	return recorded, nil
+}
+
+func queue(b *pgx.Batch, stmts ...Statement) {
+	for _, st := range stmts {
+		b.Queue(st.SQL, st.Args...)
+	}
+}
+
+// sendBatch sends b on one pooled connection and hands its results to read.
+// It returns read's error, or else the batch's (the commit's) error.
+func (s *EventStore) sendBatch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		br := driverConn.(*stdlib.Conn).Conn().SendBatch(ctx, b)
+		err := read(br)
+		if closeErr := br.Close(); err == nil && closeErr != nil {
+			err = fmt.Errorf("commit: %w", closeErr)
+		}
+		return err
+	})
 }
 
 // Load returns the events of a stream in order (none for a new stream).

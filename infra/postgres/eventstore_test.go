@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
@@ -88,6 +89,37 @@ func TestAppendLoadAndReadAll(t *testing.T) {
 	}
 }
 
+func TestAppendOfSeveralEventsStoresThemInOrderWithTheirOutboxRows(t *testing.T) {
+	f := newFixture(t, 4)
+	ctx := context.Background()
+	events := []domain.Event{issued("u1"), issued("u2"), issued("u3")}
+	recorded, err := f.store.Append(ctx, "coupon/spring/multi", 0, events)
+	testenv.Must(t, err, "append")
+	more, err := f.store.Append(ctx, "coupon/spring/multi", 3, []domain.Event{issued("u4")})
+	testenv.Must(t, err, "append at version 3")
+	recorded = append(recorded, more...)
+	all, err := f.store.ReadAll(ctx, 0, 10)
+	testenv.Must(t, err, "read all")
+	if len(all) != 4 || len(recorded) != 4 {
+		t.Fatalf("stored %d, recorded %d; want 4 and 4", len(all), len(recorded))
+	}
+	for i, r := range all {
+		if r.StreamVersion != i+1 || r.Position != recorded[i].Position || r.EventID != recorded[i].EventID {
+			t.Fatalf("event %d: stored %+v, recorded %+v", i, r, recorded[i])
+		}
+	}
+	if n := f.outboxRows(t); n != 4 {
+		t.Fatalf("outbox rows = %d, want 4", n)
+	}
+	_, err = f.store.Append(ctx, "coupon/spring/multi", 2, []domain.Event{issued("u5"), issued("u6")})
+	if !errors.Is(err, domain.ErrConcurrentModification) {
+		t.Fatalf("append at stale version 2: err = %v, want a conflict", err)
+	}
+	if all, _ := f.store.ReadAll(ctx, 0, 10); len(all) != 4 || f.outboxRows(t) != 4 {
+		t.Fatalf("after the conflict: %d events, %d outbox rows; want 4 and 4", len(all), f.outboxRows(t))
+	}
+}
+
 func TestAppendAtWrongVersionIsAConflictAndWritesNothing(t *testing.T) {
 	f := newFixture(t, 4)
 	ctx := context.Background()
@@ -107,11 +139,13 @@ func TestAppendAtWrongVersionIsAConflictAndWritesNothing(t *testing.T) {
 func TestAppendRollsBackWhenAnExtraWriteFails(t *testing.T) {
 	f := newFixture(t, 4)
 	ctx := context.Background()
-	boom := errors.New("boom")
+	// The extra write is the last statement of the pipelined batch, after
+	// the event and outbox rows: its failure must undo them.
 	_, err := f.store.Append(ctx, "coupon/spring/u1", 0, []domain.Event{issued("u1")},
-		func(context.Context, *sql.Tx) error { return boom })
-	if !errors.Is(err, boom) {
-		t.Fatalf("err = %v", err)
+		postgres.Statement{SQL: `INSERT INTO issued_coupons (coupon_id, campaign_id, user_id, issued_at) VALUES (gen_random_uuid(), 'spring', 'u1', NULL)`})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23502" {
+		t.Fatalf("err = %v, want the not-null violation of the extra write", err)
 	}
 	all, _ := f.store.ReadAll(ctx, 0, 10)
 	if len(all) != 0 || f.outboxRows(t) != 0 {
@@ -215,7 +249,7 @@ func TestForwarderMovesCommittedEventsToKafkaInStreamOrder(t *testing.T) {
 				t.Fatalf("stream %s: got version %d after %d", stream, version, lastVersion[stream])
 			}
 			lastVersion[stream] = version
-			if m.Metadata.Get(kafka.PartitionKeyMetadata) != stream || m.Metadata.Get(messaging.NameKey) != "coupon.campaign_opened.v1" || m.Metadata.Get(messaging.PositionKey) == "" {
+			if m.Metadata.Get(kafka.PartitionKeyMetadata) != stream || m.Metadata.Get(messaging.NameKey) != "coupon.campaign_opened.v1" {
 				t.Fatalf("metadata = %v", m.Metadata)
 			}
 			m.Ack()

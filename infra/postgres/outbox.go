@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -26,6 +27,9 @@ type OutboxConfig struct {
 	// appends in other processes are found within this interval.
 	PollInterval time.Duration
 	BatchSize    int
+	// Linger is how long a busy forwarder waits for more commits before it
+	// queries again (Kafka's linger.ms, for the outbox).
+	Linger time.Duration
 }
 
 // Outbox writes events into SQL outbox tables inside the caller's transaction.
@@ -48,7 +52,7 @@ func NewOutbox(cfg OutboxConfig, logger watermill.LoggerAdapter) (*Outbox, error
 	}
 	o := &Outbox{cfg: cfg, logger: logger}
 	for i := 0; i < cfg.Shards; i++ {
-		o.wakers = append(o.wakers, newWakeup(cfg.PollInterval))
+		o.wakers = append(o.wakers, newWakeup(cfg.PollInterval, cfg.Linger))
 	}
 	return o, nil
 }
@@ -69,15 +73,58 @@ func (o *Outbox) schema() watermillsql.DefaultPostgreSQLSchema {
 	}
 }
 
-// Publish stores msgs, bound for Kafka topic, in the shard of key, within tx.
-// They reach Kafka only if tx commits.
-func (o *Outbox) Publish(tx *sql.Tx, key, topic string, msgs ...*message.Message) error {
-	pub, err := watermillsql.NewPublisher(tx, watermillsql.PublisherConfig{SchemaAdapter: o.schema()}, o.logger)
-	if err != nil {
-		return err
-	}
-	return forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: OutboxTopic(o.shardOf(key))}).Publish(topic, msgs...)
+// Statement is one SQL write of an append's transaction.
+type Statement struct {
+	SQL  string
+	Args []any
 }
+
+// statements returns the writes that store msgs, bound for Kafka topic, in
+// the shard of key. Watermill builds them: its forwarder publisher wraps
+// each message in the envelope the forwarder reads, and the watermill-sql
+// publisher turns that into its INSERT, which it hands to a recorder here
+// instead of a *sql.Tx. The append sends them with its own writes in one
+// round trip (EventStore.Append), so they reach Kafka only if it commits.
+func (o *Outbox) statements(key, topic string, msgs ...*message.Message) ([]Statement, error) {
+	rec := &recorder{}
+	pub, err := watermillsql.NewPublisher(rec, watermillsql.PublisherConfig{SchemaAdapter: o.schema()}, o.logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: OutboxTopic(o.shardOf(key))}).Publish(topic, msgs...); err != nil {
+		return nil, err
+	}
+	return rec.stmts, nil
+}
+
+// recorder is the watermill-sql publisher's executor: it keeps the
+// statements the publisher executes. Without AutoInitializeSchema the
+// publisher only ever calls ExecContext.
+type recorder struct{ stmts []Statement }
+
+var errRecorderExecOnly = errors.New("outbox recorder: only ExecContext is supported")
+
+func (r *recorder) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	r.stmts = append(r.stmts, Statement{SQL: query, Args: args})
+	return driver.RowsAffected(0), nil
+}
+
+func (r *recorder) Exec(query string, args ...any) (sql.Result, error) {
+	return r.ExecContext(context.Background(), query, args...)
+}
+
+func (r *recorder) QueryContext(context.Context, string, ...any) (*sql.Rows, error) {
+	return nil, errRecorderExecOnly
+}
+
+func (r *recorder) Query(string, ...any) (*sql.Rows, error) { return nil, errRecorderExecOnly }
+
+// QueryRowContext cannot return an error row; the publisher never calls it.
+func (r *recorder) QueryRowContext(context.Context, string, ...any) *sql.Row {
+	panic(errRecorderExecOnly)
+}
+
+func (r *recorder) QueryRow(string, ...any) *sql.Row { panic(errRecorderExecOnly) }
 
 // InitTables creates the outbox tables of every shard.
 func (o *Outbox) InitTables(ctx context.Context, db *sql.DB) error {
@@ -108,13 +155,14 @@ func (o *Outbox) committed(key string) { o.wakers[o.shardOf(key)].wake() }
 type wakeup struct {
 	signal   chan struct{}
 	max      time.Duration
+	linger   time.Duration
 	interval time.Duration // touched only by the subscriber's consume goroutine
 }
 
 const minWakeInterval = time.Millisecond
 
-func newWakeup(max time.Duration) *wakeup {
-	return &wakeup{signal: make(chan struct{}, 1), max: max, interval: minWakeInterval}
+func newWakeup(max, linger time.Duration) *wakeup {
+	return &wakeup{signal: make(chan struct{}, 1), max: max, linger: linger, interval: minWakeInterval}
 }
 
 func (w *wakeup) wake() {
@@ -138,7 +186,7 @@ func (w *wakeup) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 	}
 	if !noMsg {
 		w.interval = minWakeInterval
-		return 0
+		return w.linger
 	}
 	timer := time.NewTimer(w.interval)
 	defer timer.Stop()
@@ -147,14 +195,12 @@ func (w *wakeup) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 		// Let the commits of the next millisecond join this one: a forwarder
 		// transaction then carries a batch, not a single row.
 		w.interval = minWakeInterval
-		return coalesceWindow
+		return w.linger
 	case <-timer.C:
 		w.interval = min(w.interval*2, w.max)
 	}
 	return 0
 }
-
-const coalesceWindow = time.Millisecond
 
 // NewForwarders creates one Watermill forwarder per shard, moving committed
 // outbox messages to out (Kafka) in commit order. Call it once per Outbox.
