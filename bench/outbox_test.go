@@ -76,13 +76,18 @@ func warmUp(b *testing.B, tp *tap, campaign string, rate, n, workers int, send f
 // store with the forwarders running, and measures when each reached Kafka
 // (read back by a plain consumer) after its transaction committed. Baseline:
 // the same events published straight to Kafka with the same publisher, at
-// the same rate, measured from the Publish call to the same consumer.
+// the same rate, measured from the Publish call to the same consumer. The
+// outbox is measured in BENCH_LATENCY_ROUNDS runs and the verdict is on the
+// median p99: one run's p99 is its 50th-worst event, which one checkpoint or
+// a neighbour's burst moves by 10 ms on this shared machine.
 //
 // Knobs: BENCH_LATENCY_RATE (events/s, default 1000), BENCH_LATENCY_DURATION
-// (default 5s); outbox settings come from SURGE_OUTBOX_* like the app's.
+// (default 5s), BENCH_LATENCY_ROUNDS (default 3); outbox settings come from
+// SURGE_OUTBOX_* like the app's.
 func BenchmarkOutboxLatency(b *testing.B) {
 	rate := benchkit.EnvInt(b, "BENCH_LATENCY_RATE", 1000)
 	dur := benchkit.EnvDuration(b, "BENCH_LATENCY_DURATION", 5*time.Second)
+	rounds := benchkit.EnvInt(b, "BENCH_LATENCY_ROUNDS", 3)
 	const senders = 32 // concurrent appends/publishes available to the pacer
 	drain := 30 * time.Second
 	n := int(dur.Seconds() * float64(rate))
@@ -111,86 +116,100 @@ func BenchmarkOutboxLatency(b *testing.B) {
 	})
 	rawGot := tp.wait("coupon/bench-raw", rawStarted-int(rawFailed.Load()), drain)
 	rawCPU := cpuSince(cpu0)
-
-	// Outbox: append (event + outbox row, one transaction) -> forwarder -> consume.
-	warm("warm-outbox", func(i int) error { _, err := appendIssued(ctx, s, "warm-outbox", i); return err })
-	begun := make([]time.Time, n)
-	committed := make([]time.Time, n)
-	var obFailed atomic.Int64
-	cpu0 = sampleCPU()
-	obStarted, obLag := pace(rate, dur, n, senders, func(i int) {
-		begun[i] = time.Now()
-		at, err := appendIssued(ctx, s, "bench-lat", i)
-		if err != nil {
-			obFailed.Add(1)
-			return
-		}
-		committed[i] = at
-	})
-	obGot := tp.wait("coupon/bench-lat", obStarted-int(obFailed.Load()), drain)
-	obCPU := cpuSince(cpu0)
-	b.StopTimer()
-
-	var raw, commitToKafka, beginToKafka, appendTx []time.Duration
-	early := 0 // arrived before Append returned (clamped to 0)
+	var raw []time.Duration
 	for i := 0; i < rawStarted; i++ {
 		if at, ok := tp.at(coupon.CouponStreamID("bench-raw", "u"+strconv.Itoa(i))); ok {
 			raw = append(raw, at.Sub(rawSent[i]))
 		}
 	}
-	for i := 0; i < obStarted; i++ {
-		if committed[i].IsZero() {
-			continue
-		}
-		appendTx = append(appendTx, committed[i].Sub(begun[i]))
-		if at, ok := tp.at(coupon.CouponStreamID("bench-lat", "u"+strconv.Itoa(i))); ok {
-			d := at.Sub(committed[i])
-			if d < 0 {
-				early++
-				d = 0
-			}
-			commitToKafka = append(commitToKafka, d)
-			beginToKafka = append(beginToKafka, at.Sub(begun[i]))
-		}
+	rawD := benchkit.NewDist(raw)
+	if f := rawFailed.Load(); f > 0 {
+		b.Errorf("%d raw publishes failed", f)
 	}
-	rawD, c2k, b2k, tx := benchkit.NewDist(raw), benchkit.NewDist(commitToKafka), benchkit.NewDist(beginToKafka), benchkit.NewDist(appendTx)
-
-	if f := rawFailed.Load() + obFailed.Load(); f > 0 {
-		b.Errorf("%d raw publishes and %d appends failed", rawFailed.Load(), obFailed.Load())
-	}
-	if missing := obStarted - int(obFailed.Load()) - obGot; missing > 0 {
-		b.Errorf("%d committed events did not reach Kafka within %s", missing, drain)
-	}
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(benchkit.Ms(c2k.Pct(50)), "outbox-p50-ms")
-	b.ReportMetric(benchkit.Ms(c2k.Pct(99)), "outbox-p99-ms")
-	b.ReportMetric(benchkit.Ms(rawD.Pct(50)), "kafka-p50-ms")
-	b.ReportMetric(benchkit.Ms(rawD.Pct(99)), "kafka-p99-ms")
-	b.ReportMetric(benchkit.Ms(c2k.Pct(99))/benchkit.Ms(rawD.Pct(99)), "p99-outbox/kafka")
 
 	t := &benchkit.Table{
-		Title: fmt.Sprintf("Outbox latency (%d events/s for %s, %d shards, poll interval %s, batch %d)", rate, dur, cfg.OutboxShards, cfg.OutboxPoll, cfg.OutboxBatch),
+		Title: fmt.Sprintf("Outbox latency (%d events/s for %s, %d rounds, %d shards, linger %s, poll interval %s, batch %d)", rate, dur, rounds, cfg.OutboxShards, cfg.OutboxLinger, cfg.OutboxPoll, cfg.OutboxBatch),
 		Head:  []string{"path", "events", "reached Kafka", "p50", "p90", "p99", "max", "CPU (cores)"},
 	}
 	t.Row("raw Kafka publish -> consumed (baseline)", rawStarted, rawGot, rawD.Pct(50), rawD.Pct(90), rawD.Pct(99), rawD.Max(), rawCPU.short())
-	t.Row("outbox: commit -> consumed", obStarted, obGot, c2k.Pct(50), c2k.Pct(90), c2k.Pct(99), c2k.Max(), obCPU.short())
-	t.Row("outbox: append start -> consumed", obStarted, obGot, b2k.Pct(50), b2k.Pct(90), b2k.Pct(99), b2k.Max(), "")
-	t.Row("  of which the append transaction", len(appendTx), "-", tx.Pct(50), tx.Pct(90), tx.Pct(99), tx.Max(), "")
-	t.Note("ratio outbox/raw: p50 %.1fx, p99 %.1fx", benchkit.Ms(c2k.Pct(50))/benchkit.Ms(rawD.Pct(50)), benchkit.Ms(c2k.Pct(99))/benchkit.Ms(rawD.Pct(99)))
-	t.Note("pacer fell behind schedule by at most: raw %s, outbox %s (0 = the rate was held)", rawLag.Round(time.Millisecond), obLag.Round(time.Millisecond))
-	for _, run := range []struct {
-		name string
-		cpu  cpuUsage
-	}{{"raw", rawCPU}, {"outbox", obCPU}} {
-		if run.cpu.noisy() {
-			t.Note("WARNING: %s during the %s run: its figures are disturbed", run.cpu.disturbance(), run.name)
+	t.Note("pacer fell behind schedule by at most: raw %s", rawLag.Round(time.Millisecond))
+	if rawCPU.noisy() {
+		t.Note("WARNING: %s during the raw run: its figures are disturbed", rawCPU.disturbance())
+	}
+
+	// Outbox: append (event + outbox row, one transaction) -> forwarder -> consume.
+	var p50s, p99s []float64
+	for round := 1; round <= rounds; round++ {
+		campaign := fmt.Sprintf("bench-lat-%d", round)
+		warm(fmt.Sprintf("warm-outbox-%d", round), func(i int) error {
+			_, err := appendIssued(ctx, s, fmt.Sprintf("warm-outbox-%d", round), i)
+			return err
+		})
+		begun := make([]time.Time, n)
+		committed := make([]time.Time, n)
+		var obFailed atomic.Int64
+		cpu0 = sampleCPU()
+		obStarted, obLag := pace(rate, dur, n, senders, func(i int) {
+			begun[i] = time.Now()
+			at, err := appendIssued(ctx, s, campaign, i)
+			if err != nil {
+				obFailed.Add(1)
+				return
+			}
+			committed[i] = at
+		})
+		obGot := tp.wait("coupon/"+campaign, obStarted-int(obFailed.Load()), drain)
+		obCPU := cpuSince(cpu0)
+
+		var commitToKafka, beginToKafka, appendTx []time.Duration
+		early := 0 // arrived before Append returned (clamped to 0)
+		for i := 0; i < obStarted; i++ {
+			if committed[i].IsZero() {
+				continue
+			}
+			appendTx = append(appendTx, committed[i].Sub(begun[i]))
+			if at, ok := tp.at(coupon.CouponStreamID(campaign, "u"+strconv.Itoa(i))); ok {
+				d := at.Sub(committed[i])
+				if d < 0 {
+					early++
+					d = 0
+				}
+				commitToKafka = append(commitToKafka, d)
+				beginToKafka = append(beginToKafka, at.Sub(begun[i]))
+			}
+		}
+		c2k, b2k, tx := benchkit.NewDist(commitToKafka), benchkit.NewDist(beginToKafka), benchkit.NewDist(appendTx)
+		if f := obFailed.Load(); f > 0 {
+			b.Errorf("round %d: %d appends failed", round, f)
+		}
+		if missing := obStarted - int(obFailed.Load()) - obGot; missing > 0 {
+			b.Errorf("round %d: %d committed events did not reach Kafka within %s", round, missing, drain)
+		}
+		p50s = append(p50s, benchkit.Ms(c2k.Pct(50)))
+		p99s = append(p99s, benchkit.Ms(c2k.Pct(99)))
+		t.Row(fmt.Sprintf("round %d: outbox commit -> consumed", round), obStarted, obGot, c2k.Pct(50), c2k.Pct(90), c2k.Pct(99), c2k.Max(), obCPU.short())
+		t.Row("  append start -> consumed", obStarted, obGot, b2k.Pct(50), b2k.Pct(90), b2k.Pct(99), b2k.Max(), "")
+		t.Row("  of which the append transaction", len(appendTx), "-", tx.Pct(50), tx.Pct(90), tx.Pct(99), tx.Max(), "")
+		t.Note("round %d: pacer fell behind schedule by at most %s (0 = the rate was held)", round, obLag.Round(time.Millisecond))
+		if obCPU.noisy() {
+			t.Note("WARNING: %s during outbox round %d: its figures are disturbed", obCPU.disturbance(), round)
+		}
+		if early > 0 {
+			t.Note("round %d: %d events arrived before their Append call returned (counted as 0 ms)", round, early)
 		}
 	}
-	t.Note("%s", obCPU.explain())
-	if early > 0 {
-		t.Note("%d events arrived before their Append call returned (counted as 0 ms)", early)
-	}
-	t.Note("target: commit->Kafka p99 <= 20 ms -> %.2f ms: %s", benchkit.Ms(c2k.Pct(99)), benchkit.Verdict(c2k.Pct(99) <= 20*time.Millisecond))
+	b.StopTimer()
+
+	p50, p99 := benchkit.Median(p50s), benchkit.Median(p99s)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(p50, "outbox-p50-ms")
+	b.ReportMetric(p99, "outbox-p99-ms")
+	b.ReportMetric(benchkit.Ms(rawD.Pct(50)), "kafka-p50-ms")
+	b.ReportMetric(benchkit.Ms(rawD.Pct(99)), "kafka-p99-ms")
+	b.ReportMetric(p99/benchkit.Ms(rawD.Pct(99)), "p99-outbox/kafka")
+	t.Note("ratio outbox/raw (medians of the rounds): p50 %.1fx, p99 %.1fx", p50/benchkit.Ms(rawD.Pct(50)), p99/benchkit.Ms(rawD.Pct(99)))
+	t.Note("%s", rawCPU.explain())
+	t.Note("target: commit->Kafka p99 <= 20 ms -> median of %d rounds %.2f ms (rounds: %s ms): %s", len(p99s), p99, benchkit.FormatFloats(p99s, 2), benchkit.Verdict(p99 <= 20))
 	t.Print()
 }
 
@@ -216,7 +235,7 @@ func (r tpResult) rate() float64 { return float64(r.count) / r.dur.Seconds() }
 // run in BENCH_ROUNDS alternating pairs and the verdict is the median of the
 // per-round ratios. Diagnostic runs follow: the same raw insert as
 // BEGIN/INSERT/COMMIT and with a pg_notify trigger, the outbox at each of
-// BENCH_OUTBOX_SHARDS (default "1,8"; empty to skip), and the pipeline taken
+// BENCH_OUTBOX_SHARDS (default "1,4"; empty to skip), and the pipeline taken
 // apart: appends with the forwarders stopped, then the forwarders draining
 // that backlog alone.
 //
@@ -231,7 +250,7 @@ func BenchmarkOutboxThroughput(b *testing.B) {
 	appCfg, err := config.Load()
 	benchkit.Must(b, err, "config")
 	var otherShards []int
-	for _, s := range benchkit.EnvInts(b, "BENCH_OUTBOX_SHARDS", "1,8") {
+	for _, s := range benchkit.EnvInts(b, "BENCH_OUTBOX_SHARDS", "1,4") {
 		if s != appCfg.OutboxShards && !slices.Contains(otherShards, s) {
 			otherShards = append(otherShards, s)
 		}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -86,7 +85,7 @@ func startSurge(b *testing.B, cfg config.Config, roles surgeRoles) *surge {
 	b.Helper()
 	quiet := new(atomic.Bool)
 	handler := quietHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), quiet}
-	wmLog := watermill.NewSlogLoggerWithLevelMapping(slog.New(handler), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wmLog := messaging.NewLogger(slog.New(handler))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s := &surge{cfg: cfg}

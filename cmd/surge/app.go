@@ -70,8 +70,7 @@ type App struct {
 // and builds the roles asked for. Nothing runs until Run.
 func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logger) (app *App, err error) {
 	a := &App{cfg: cfg, roles: roles, logger: logger}
-	// Watermill's info logs are per-subscription chatter; keep them at debug.
-	a.wmLog = watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	a.wmLog = messaging.NewLogger(logger)
 	defer func() {
 		if err != nil {
 			a.closeResources()

@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
+	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/infra/postgres"
 )
 
@@ -76,7 +75,7 @@ func poisonCommand(ctx context.Context, cfg config.Config, logger *slog.Logger, 
 		if err := kafka.EnsureTopics(startCtx, cfg.KafkaBrokers); err != nil {
 			return err
 		}
-		pub, err := kafka.NewPublisher(cfg.KafkaBrokers, watermill.NewSlogLogger(logger))
+		pub, err := kafka.NewPublisher(cfg.KafkaBrokers, messaging.NewLogger(logger))
 		if err != nil {
 			return err
 		}

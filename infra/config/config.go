@@ -73,7 +73,7 @@ func Load() (Config, error) {
 	p := parser{errs: &errs}
 	c.DatabaseMaxConns = p.int("SURGE_DATABASE_MAX_CONNS", 32, 2, 1000)
 	c.MaxBodyBytes = int64(p.int("SURGE_MAX_BODY_BYTES", 64<<10, 1<<10, 64<<20))
-	c.OutboxShards = p.int("SURGE_OUTBOX_SHARDS", 4, 1, 64)
+	c.OutboxShards = p.int("SURGE_OUTBOX_SHARDS", 2, 1, 64)
 	c.OutboxPoll = p.duration("SURGE_OUTBOX_POLL_INTERVAL", 50*time.Millisecond)
 	c.OutboxBatch = p.int("SURGE_OUTBOX_BATCH_SIZE", 100, 1, 10000)
 	c.OutboxLinger = p.duration("SURGE_OUTBOX_LINGER", time.Millisecond)
