@@ -64,6 +64,7 @@ type App struct {
 	httpServer *http.Server
 	listener   net.Listener
 	priceHub   *redis.PriceHub // the API's one subscription to price outcomes
+	resender   *handlers.ResendPendingAdmissions
 }
 
 // NewApp connects to every dependency, migrates the schema, creates topics
@@ -239,6 +240,23 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 		}
 		a.httpServer = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 		a.httpServer.RegisterOnShutdown(a.priceHub.WakeAll) // held ?wait requests answer now, not at their deadline
+
+		// The API takes gate slots, so it also re-sends the commands of
+		// slots a crashed API never sent (every API instance may; re-sends
+		// are idempotent).
+		resent := prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "surge", Name: "coupon_commands_resent_total",
+			Help: "IssueCoupon commands re-sent for admissions that had no coupon after SURGE_RESEND_GRACE.",
+		})
+		a.registry.MustRegister(resent)
+		a.resender = &handlers.ResendPendingAdmissions{
+			Admissions: campaigns,
+			Commands:   bus,
+			Grace:      cfg.ResendGrace,
+			Interval:   cfg.ResendInterval,
+			Resent:     func(n int) { resent.Add(float64(n)) },
+			Logger:     a.logger,
+		}
 	}
 	return a, nil
 }
@@ -283,6 +301,11 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	if a.httpServer != nil {
 		start("http", func() error { return a.httpServer.Serve(a.listener) })
 	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	if a.resender != nil {
+		start("resender", func() error { a.resender.Run(jobsCtx); return nil })
+	}
 	for _, r := range running {
 		select {
 		case <-r:
@@ -302,6 +325,7 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	case runErr = <-errs:
 		a.logger.Error("component failed, shutting down", "err", runErr)
 	}
+	stopJobs()
 	a.shutdown()
 	wg.Wait()
 	return runErr

@@ -36,6 +36,8 @@ type Config struct {
 	RetryMaxInterval  time.Duration // SURGE_RETRY_MAX_INTERVAL
 	RetryMaxElapsed   time.Duration // SURGE_RETRY_MAX_ELAPSED
 	ShutdownTimeout   time.Duration // SURGE_SHUTDOWN_TIMEOUT
+	ResendGrace       time.Duration // SURGE_RESEND_GRACE: how long an admission may wait for its coupon
+	ResendInterval    time.Duration // SURGE_RESEND_INTERVAL
 
 	PriceVendors       []PriceVendor // SURGE_PRICE_VENDORS: name=URL,... (URL contains {productId})
 	PriceVendorTimeout time.Duration // SURGE_PRICE_VENDOR_TIMEOUT
@@ -82,6 +84,8 @@ func Load() (Config, error) {
 	c.RetryMaxInterval = p.duration("SURGE_RETRY_MAX_INTERVAL", 2*time.Second)
 	c.RetryMaxElapsed = p.duration("SURGE_RETRY_MAX_ELAPSED", 30*time.Second)
 	c.ShutdownTimeout = p.duration("SURGE_SHUTDOWN_TIMEOUT", 20*time.Second)
+	c.ResendGrace = p.durationIn("SURGE_RESEND_GRACE", 2*time.Minute, 10*time.Millisecond, 24*time.Hour)
+	c.ResendInterval = p.durationIn("SURGE_RESEND_INTERVAL", 30*time.Second, 10*time.Millisecond, time.Hour)
 	c.PriceVendors = p.priceVendors("SURGE_PRICE_VENDORS")
 	c.PriceVendorTimeout = p.durationIn("SURGE_PRICE_VENDOR_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
 	c.PriceTTL = p.durationIn("SURGE_PRICE_TTL", 5*time.Minute, 100*time.Millisecond, 7*24*time.Hour)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -18,6 +20,8 @@ import (
 //	<prefix>campaign:{id}             hash  name, limit, accepted
 //	<prefix>campaign:{id}:applicants  set   users the gate admitted
 //	<prefix>campaign:{id}:issued      hash  user -> coupon id (projection)
+//	<prefix>campaign:{id}:admitted_at zset  user -> admission time (unix ms),
+//	                                        while the user has no coupon
 //
 // "issued" is derived (HLEN), never counted separately.
 type Campaigns struct {
@@ -32,7 +36,7 @@ func NewCampaigns(rdb goredis.UniversalClient, prefix string) *Campaigns {
 
 func (c *Campaigns) keys(id string) []string {
 	base := c.prefix + "campaign:{" + id + "}"
-	return []string{base, base + ":applicants", base + ":issued"}
+	return []string{base, base + ":applicants", base + ":issued", base + ":admitted_at"}
 }
 
 // open sets the terms field by field (HSETNX), so it commutes with
@@ -52,11 +56,13 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -2 end
 local accepted = tonumber(redis.call('HGET', KEYS[1], 'accepted') or '0')
 if accepted >= tonumber(limit) then return -3 end
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 return redis.call('HINCRBY', KEYS[1], 'accepted', 1)`)
 
 // release gives a slot back, once, if the user holds one and has no coupon.
 var releaseScript = goredis.NewScript(`
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'accepted', -1)
   return 1
@@ -66,6 +72,7 @@ return 0`)
 // markIssued records a coupon; on a rebuild it also restores the admission.
 var markIssuedScript = goredis.NewScript(`
 redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'accepted', 1)
 end
@@ -78,7 +85,7 @@ func (c *Campaigns) Open(ctx context.Context, campaignID, name string, limit int
 
 // Admit takes one slot for userID, or says why not.
 func (c *Campaigns) Admit(ctx context.Context, campaignID, userID string) error {
-	n, err := admitScript.Run(ctx, c.rdb, c.keys(campaignID), userID).Int64()
+	n, err := admitScript.Run(ctx, c.rdb, c.keys(campaignID), userID, time.Now().UnixMilli()).Int64()
 	if err != nil {
 		return err
 	}
@@ -91,6 +98,39 @@ func (c *Campaigns) Admit(ctx context.Context, campaignID, userID string) error 
 		return coupon.ErrSoldOut
 	}
 	return nil
+}
+
+// PendingAdmissions returns up to limit admissions older than before whose
+// coupon is not issued yet, across campaigns: the users whose IssueCoupon
+// may never have been sent (the API died between the gate and Kafka).
+func (c *Campaigns) PendingAdmissions(ctx context.Context, before time.Time, limit int) ([]coupon.IssueCoupon, error) {
+	var out []coupon.IssueCoupon
+	iter := c.rdb.Scan(ctx, 0, c.prefix+"campaign:{*}:admitted_at", 100).Iterator()
+	for iter.Next(ctx) && len(out) < limit {
+		key := iter.Val()
+		lb, rb := strings.IndexByte(key, '{'), strings.LastIndexByte(key, '}')
+		if lb < 0 || rb < lb {
+			continue
+		}
+		campaignID := key[lb+1 : rb]
+		users, err := c.rdb.ZRangeByScore(ctx, key, &goredis.ZRangeBy{
+			Min: "-inf", Max: strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit - len(out)),
+		}).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			out = append(out, coupon.IssueCoupon{CampaignID: campaignID, UserID: u})
+		}
+	}
+	return out, iter.Err()
+}
+
+// AdmissionRetried restarts the wait of a pending admission at, so that it is
+// not returned again before the next grace period. It does nothing if the
+// coupon was issued meanwhile.
+func (c *Campaigns) AdmissionRetried(ctx context.Context, campaignID, userID string, at time.Time) error {
+	return c.rdb.ZAddXX(ctx, c.keys(campaignID)[3], goredis.Z{Score: float64(at.UnixMilli()), Member: userID}).Err()
 }
 
 // Release gives back the slot of an admission whose command was never sent.

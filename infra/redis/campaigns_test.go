@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/infra/redis"
@@ -107,5 +108,48 @@ func TestMarkIssuedIsIdempotentAndRebuildsAdmissions(t *testing.T) {
 	testenv.Must(t, c.Release(ctx, "spring", "u1"), "release")
 	if v, _ := c.Campaign(ctx, "spring"); v.Accepted != 1 {
 		t.Fatalf("release after issue changed accepted to %d", v.Accepted)
+	}
+}
+
+func TestPendingAdmissionsAreTheAdmittedUsersWithoutACoupon(t *testing.T) {
+	c := newCampaigns(t)
+	ctx := context.Background()
+	testenv.Must(t, c.Open(ctx, "spring", "Spring", 10), "open spring")
+	testenv.Must(t, c.Open(ctx, "autumn", "Autumn", 10), "open autumn")
+	for _, u := range []string{"u1", "u2", "u3"} {
+		testenv.Must(t, c.Admit(ctx, "spring", u), "admit %s", u)
+	}
+	testenv.Must(t, c.Admit(ctx, "autumn", "a1"), "admit a1")
+	testenv.Must(t, c.MarkIssued(ctx, "spring", "u2", "coupon-2"), "u2 issued")
+	testenv.Must(t, c.Release(ctx, "spring", "u3"), "u3 released")
+
+	before := time.Now().Add(time.Second)
+	pending, err := c.PendingAdmissions(ctx, before, 100)
+	testenv.Must(t, err, "pending")
+	got := map[coupon.IssueCoupon]bool{}
+	for _, p := range pending {
+		got[p] = true
+	}
+	want := map[coupon.IssueCoupon]bool{{CampaignID: "spring", UserID: "u1"}: true, {CampaignID: "autumn", UserID: "a1"}: true}
+	if len(pending) != 2 || !got[coupon.IssueCoupon{CampaignID: "spring", UserID: "u1"}] || !got[coupon.IssueCoupon{CampaignID: "autumn", UserID: "a1"}] {
+		t.Fatalf("pending = %v, want %v", pending, want)
+	}
+	if none, _ := c.PendingAdmissions(ctx, time.Now().Add(-time.Minute), 100); len(none) != 0 {
+		t.Fatalf("admissions younger than the cut-off were returned: %v", none)
+	}
+	if one, _ := c.PendingAdmissions(ctx, before, 1); len(one) != 1 {
+		t.Fatalf("limit 1 returned %d", len(one))
+	}
+
+	// A retry restarts the wait; an issued coupon is never brought back.
+	testenv.Must(t, c.AdmissionRetried(ctx, "spring", "u1", before.Add(time.Minute)), "retried u1")
+	testenv.Must(t, c.AdmissionRetried(ctx, "spring", "u2", before.Add(-time.Hour)), "retried issued u2")
+	pending, _ = c.PendingAdmissions(ctx, before, 100)
+	if len(pending) != 1 || pending[0] != (coupon.IssueCoupon{CampaignID: "autumn", UserID: "a1"}) {
+		t.Fatalf("after the retry mark: pending = %v, want only autumn/a1", pending)
+	}
+	testenv.Must(t, c.MarkIssued(ctx, "autumn", "a1", "coupon-a1"), "a1 issued")
+	if pending, _ = c.PendingAdmissions(ctx, before.Add(time.Hour), 100); len(pending) != 1 || pending[0].UserID != "u1" {
+		t.Fatalf("after a1 was issued: pending = %v, want only spring/u1", pending)
 	}
 }
