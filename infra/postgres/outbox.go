@@ -19,7 +19,8 @@ import (
 // OutboxConfig tunes the outbox. Watermill's forwarder moves one message at
 // a time, so throughput comes from shards: each has its own table and
 // forwarder, and a stream always maps to the same shard, which keeps one
-// aggregate's events in order.
+// aggregate's events in order. Each shard also runs its own transactions,
+// so more shards are not free (docs/benchmarks.md: 2 did best on 2 cores).
 type OutboxConfig struct {
 	Shards int
 	// PollInterval is the longest an idle forwarder waits before it looks
@@ -32,7 +33,8 @@ type OutboxConfig struct {
 	Linger time.Duration
 }
 
-// Outbox writes events into SQL outbox tables inside the caller's transaction.
+// Outbox builds the writes that put events into the SQL outbox tables, for
+// the caller's transaction, and runs the forwarders that move them to Kafka.
 type Outbox struct {
 	cfg    OutboxConfig
 	logger watermill.LoggerAdapter
@@ -147,7 +149,8 @@ func (o *Outbox) committed(key string) { o.wakers[o.shardOf(key)].wake() }
 // wakeup is the forwarders' watermill-sql BackoffManager. Instead of
 // sleeping a fixed poll interval after an empty query, it waits for a commit
 // signal, bounded by an interval that starts at 1 ms and doubles up to max
-// while nothing turns up. The short intervals after activity matter: a
+// while nothing turns up. After a signal, and after a batch that found rows,
+// it lingers (1 ms by default) so that the next commits join the next batch. The short intervals after activity matter: a
 // committed row stays invisible to the subscriber while an older transaction
 // is still open (watermill-sql orders by transaction id), and nobody signals
 // when that one ends. Idle, a forwarder looks max⁻¹ times a second instead of
