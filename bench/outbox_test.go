@@ -36,7 +36,7 @@ func issued(campaign string, i int) (streamID string, e coupon.CouponIssued) {
 // row + outbox row, one transaction) and returns when Append returned.
 func appendIssued(ctx context.Context, s *surge, campaign string, i int) (time.Time, error) {
 	stream, e := issued(campaign, i)
-	_, err := s.store.Append(ctx, stream, 0, []domain.Event{e})
+	_, err := s.EventStore().Append(ctx, stream, 0, []domain.Event{e})
 	return time.Now(), err
 }
 
@@ -50,7 +50,7 @@ func publishIssued(s *surge, campaign string, i int) error {
 	}
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, stream)
 	msg.Metadata.Set(messaging.StreamIDKey, stream)
-	return s.pub.Publish(kafka.CouponEvents, msg)
+	return s.Publisher().Publish(kafka.CouponEvents, msg)
 }
 
 // warmUp sends n events through send at rate/s from workers goroutines and

@@ -23,16 +23,16 @@ func snapshot(t *testing.T, app *testApp, prefix string) string {
 	ctx := context.Background()
 	var b strings.Builder
 	var events int
-	testenv.Must(t, app.db.QueryRow(`SELECT count(*) FROM events`).Scan(&events), "count events")
+	testenv.Must(t, app.DB().QueryRow(`SELECT count(*) FROM events`).Scan(&events), "count events")
 	fmt.Fprintf(&b, "events=%d\n", events)
 	var keys []string
-	iter := app.rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	iter := app.Redis().Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		dump, _ := app.rdb.Dump(ctx, k).Result()
+		dump, _ := app.Redis().Dump(ctx, k).Result()
 		fmt.Fprintf(&b, "%s=%x\n", k, dump)
 	}
 	client, err := sarama.NewClient(app.Brokers(), kafka.SaramaConfig())
@@ -52,7 +52,7 @@ func snapshot(t *testing.T, app *testApp, prefix string) string {
 
 func TestBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	cfg := testenv.Config(t)
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	openCampaign(t, app, "real", 10)
 	// Let CampaignOpened reach Kafka first, so the snapshot is at rest.
 	testenv.Eventually(t, 10*time.Second, "CampaignOpened forwarded", func() bool {

@@ -103,7 +103,7 @@ func waitIssued(t *testing.T, app *testApp, campaign string, want int, timeout t
 
 func TestRushIssuesExactlyTheLimit(t *testing.T) {
 	cfg := testenv.Config(t)
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	db := openDB(t, cfg.DatabaseURL)
 	openCampaign(t, app, "rush", 100)
 
@@ -148,7 +148,7 @@ func TestRushIssuesExactlyTheLimit(t *testing.T) {
 
 func TestRushWithDuplicateApplicationsIssuesOnePerUser(t *testing.T) {
 	cfg := testenv.Config(t)
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	db := openDB(t, cfg.DatabaseURL)
 	openCampaign(t, app, "dupes", 100)
 

@@ -3,18 +3,10 @@ package main
 import (
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/surge-platform/surge/domain"
-	"github.com/surge-platform/surge/domain/coupon"
-	"github.com/surge-platform/surge/domain/price"
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/projections"
 )
-
-// eventTypes are every domain event the event store must decode.
-func eventTypes() []domain.Event {
-	return append(coupon.EventTypes(), price.EventTypes()...)
-}
 
 // readModels are every projection, for `surge rebuild`.
 func readModels(cfg config.Config, rdb goredis.UniversalClient) []Projection {

@@ -13,12 +13,20 @@ import (
 	"time"
 
 	"github.com/surge-platform/surge/infra/config"
+	"github.com/surge-platform/surge/internal/app"
+)
+
+// The roles the tests run (test bodies name their app "app", which hides
+// the package).
+var (
+	allRoles = app.AllRoles
+	apiRole  = app.Roles{API: true}
 )
 
 // testApp is a Surge process running in the test, on real backends,
 // driven over HTTP.
 type testApp struct {
-	*App
+	*app.App
 	URL    string
 	stop   context.CancelFunc
 	done   chan error
@@ -26,22 +34,22 @@ type testApp struct {
 }
 
 // startApp runs the app with cfg until the test ends (or Stop).
-func startApp(t testing.TB, cfg config.Config, roles Roles) *testApp {
+func startApp(t testing.TB, cfg config.Config, roles app.Roles) *testApp {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := NewApp(ctx, cfg, roles, logger)
+	surge, err := app.New(ctx, cfg, roles, logger)
 	if err != nil {
 		cancel()
 		t.Fatalf("start app: %v", err)
 	}
-	ta := &testApp{App: app, stop: cancel, done: make(chan error, 1),
+	ta := &testApp{App: surge, stop: cancel, done: make(chan error, 1),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}}
-	if app.Addr() != "" {
-		ta.URL = "http://" + app.Addr()
+	if surge.Addr() != "" {
+		ta.URL = "http://" + surge.Addr()
 	}
 	ready := make(chan struct{})
-	go func() { ta.done <- app.Run(ctx, func() { close(ready) }) }()
+	go func() { ta.done <- surge.Run(ctx, func() { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-ta.done:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
+	"github.com/surge-platform/surge/internal/app"
 )
 
 func main() {
@@ -99,15 +100,15 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, args []s
 	if err != nil {
 		return err
 	}
-	app, err := NewApp(ctx, cfg, roles, logger)
+	surge, err := app.New(ctx, cfg, roles, logger)
 	if err != nil {
 		return err
 	}
-	return app.Run(ctx, nil)
+	return surge.Run(ctx, nil)
 }
 
-func parseRoles(s string) (Roles, error) {
-	var r Roles
+func parseRoles(s string) (app.Roles, error) {
+	var r app.Roles
 	for _, name := range strings.Split(s, ",") {
 		switch strings.TrimSpace(name) {
 		case "api":
@@ -119,7 +120,7 @@ func parseRoles(s string) (Roles, error) {
 		case "projections":
 			r.Projections = true
 		case "all":
-			r = AllRoles
+			r = app.AllRoles
 		default:
 			return r, fmt.Errorf("unknown role %q (want api, commands, forwarder, projections)", name)
 		}

@@ -13,7 +13,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	cfg := testenv.Config(t)
 	redisProxy := testenv.NewProxy(t, "127.0.0.1:6379")
 	cfg.RedisURL = "redis://" + redisProxy.Addr() + "/0"
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 
 	if res := app.do(t, "GET", "/healthz", nil); res.Status != http.StatusOK || string(res.Body) != `{"status":"ok"}` {
 		t.Fatalf("healthz: %d %s", res.Status, res.Body)
@@ -32,7 +32,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	// The correlation id travelled on the command into the stored event; the
 	// causation id is the command's message id.
 	var correlation, causation string
-	testenv.Must(t, app.db.QueryRow(`SELECT correlation_id, causation_id FROM events WHERE stream_id = 'coupon/metrics/u1'`).Scan(&correlation, &causation), "event metadata")
+	testenv.Must(t, app.DB().QueryRow(`SELECT correlation_id, causation_id FROM events WHERE stream_id = 'coupon/metrics/u1'`).Scan(&correlation, &causation), "event metadata")
 	if correlation != "corr-from-client" || len(causation) != 36 {
 		t.Fatalf("event correlation %q causation %q", correlation, causation)
 	}

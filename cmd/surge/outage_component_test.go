@@ -29,7 +29,7 @@ func TestDatabaseOutageDuringRushLosesAndDoublesNothing(t *testing.T) {
 	cfg.RetryMax = 3
 	cfg.RetryInitial = 50 * time.Millisecond
 	cfg.RetryMaxInterval = 200 * time.Millisecond
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	db := openDB(t, direct.String())
 	openCampaign(t, app, "outage", 300)
 

@@ -45,7 +45,7 @@ func TestPoisonQueueThroughTheRunningService(t *testing.T) {
 	cfg := testenv.Config(t)
 	cfg.RetryMax = 5
 	cfg.RetryInitial = 200 * time.Millisecond // a retried message would take >= 6s
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	openCampaign(t, app, "spring", 100)
 	pub, err := kafka.NewPublisher(app.Brokers(), watermill.NopLogger{})
 	testenv.Must(t, err, "publisher")

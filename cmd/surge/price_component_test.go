@@ -164,7 +164,7 @@ func slowAnswer(d time.Duration, body string) http.HandlerFunc {
 // priceEvents counts stored price events by type for a product.
 func priceEvents(t *testing.T, app *testApp, product string) map[string]int {
 	t.Helper()
-	rows, err := app.db.Query(`SELECT event_type, count(*) FROM events WHERE stream_id LIKE $1 GROUP BY event_type`, price.ProductKey(product)+"/%")
+	rows, err := app.DB().Query(`SELECT event_type, count(*) FROM events WHERE stream_id LIKE $1 GROUP BY event_type`, price.ProductKey(product)+"/%")
 	testenv.Must(t, err, "count price events")
 	defer rows.Close()
 	out := map[string]int{}
@@ -193,8 +193,8 @@ func TestPriceStampedeAsksEachVendorOncePerProduct(t *testing.T) {
 	sim, vendors := startSim(t, vendorsim.Config{Vendors: []string{"a", "b", "c"}, Latency: 300 * time.Millisecond, Currency: "KRW"})
 	cfg := priceConfig(t, vendors)
 	cfg.PriceVendorTimeout = 2 * time.Second
-	app := startApp(t, cfg, AllRoles)
-	apiOnly := startApp(t, cfg, Roles{API: true})
+	app := startApp(t, cfg, allRoles)
+	apiOnly := startApp(t, cfg, apiRole)
 	instances := []*testApp{app, apiOnly}
 
 	const requests, products = 3000, 50
@@ -247,7 +247,7 @@ func TestPriceStampedeAsksEachVendorOncePerProduct(t *testing.T) {
 	// Every product is cached within a few seconds.
 	testenv.Eventually(t, 10*time.Second, "all 50 products cached", func() bool {
 		for p := 0; p < products; p++ {
-			if n, _ := app.rdb.Exists(context.Background(), redis.NewPrices(app.rdb, cfg.RedisPrefix).SummaryKey(product(p))).Result(); n != 1 {
+			if n, _ := app.Redis().Exists(context.Background(), redis.NewPrices(app.Redis(), cfg.RedisPrefix).SummaryKey(product(p))).Result(); n != 1 {
 				return false
 			}
 		}
@@ -255,7 +255,7 @@ func TestPriceStampedeAsksEachVendorOncePerProduct(t *testing.T) {
 	})
 	cachedAfter := time.Since(began)
 	var firstCompared, lastCompared time.Time
-	testenv.Must(t, app.db.QueryRow(`SELECT min((payload->>'comparedAt')::timestamptz), max((payload->>'comparedAt')::timestamptz) FROM events WHERE event_type = $1`, completedV1).Scan(&firstCompared, &lastCompared), "compared at")
+	testenv.Must(t, app.DB().QueryRow(`SELECT min((payload->>'comparedAt')::timestamptz), max((payload->>'comparedAt')::timestamptz) FROM events WHERE event_type = $1`, completedV1).Scan(&firstCompared, &lastCompared), "compared at")
 	var slowest202 time.Duration
 	for _, r := range results {
 		if r.status == http.StatusAccepted {
@@ -282,7 +282,7 @@ func TestPriceStampedeAsksEachVendorOncePerProduct(t *testing.T) {
 		}
 	}
 	var completedEvents, allPriceEvents int
-	testenv.Must(t, app.db.QueryRow(`SELECT count(*) FILTER (WHERE event_type = $1), count(*) FROM events WHERE stream_id LIKE 'pricecomparison/%'`, completedV1).Scan(&completedEvents, &allPriceEvents), "count")
+	testenv.Must(t, app.DB().QueryRow(`SELECT count(*) FILTER (WHERE event_type = $1), count(*) FROM events WHERE stream_id LIKE 'pricecomparison/%'`, completedV1).Scan(&completedEvents, &allPriceEvents), "count")
 	if completedEvents != products || allPriceEvents != products {
 		t.Fatalf("completed=%d all=%d events, want %d comparisons", completedEvents, allPriceEvents, products)
 	}
@@ -313,7 +313,7 @@ func TestPriceStampedeAsksEachVendorOncePerProduct(t *testing.T) {
 	}
 	// No waiter is left behind on either instance.
 	for _, inst := range instances {
-		if n := inst.priceHub.Waiting(); n != 0 {
+		if n := inst.PriceWaiters(); n != 0 {
 			t.Fatalf("%d waiters left registered", n)
 		}
 	}
@@ -344,7 +344,7 @@ func TestPriceComparisonMatchesWhatVendorsAnswered(t *testing.T) {
 	pricey := newVendor(t, "pricey", offerAnswer(`{"price": 120.5, "currency": "USD", "shipping": 3}`))
 	none := newVendor(t, "none", statusAnswer(http.StatusNotFound))
 	cfg := priceConfig(t, configOf(pricey, none, cheap))
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 
 	res := app.do(t, "GET", priceURL("SKU.1_x-y", "wait=5s"), nil)
 	v := res.view(t)
@@ -381,16 +381,16 @@ func TestPriceComparisonMatchesWhatVendorsAnswered(t *testing.T) {
 
 	// A lost Redis is rebuilt from the event store, with what is left of the lifetime.
 	ctx := context.Background()
-	keys, err := app.rdb.Keys(ctx, cfg.RedisPrefix+"price:*").Result()
+	keys, err := app.Redis().Keys(ctx, cfg.RedisPrefix+"price:*").Result()
 	testenv.Must(t, err, "keys")
-	testenv.Must(t, app.rdb.Del(ctx, keys...).Err(), "lose redis")
-	store := postgres.NewEventStore(app.db, nil, price.EventTypes()...)
-	_, err = Rebuild(ctx, store, projections.PriceComparisonProjection{Store: redis.NewPrices(app.rdb, cfg.RedisPrefix), RetryBackoff: cfg.PriceRetryBackoff})
+	testenv.Must(t, app.Redis().Del(ctx, keys...).Err(), "lose redis")
+	store := postgres.NewEventStore(app.DB(), nil, price.EventTypes()...)
+	_, err = Rebuild(ctx, store, projections.PriceComparisonProjection{Store: redis.NewPrices(app.Redis(), cfg.RedisPrefix), RetryBackoff: cfg.PriceRetryBackoff})
 	testenv.Must(t, err, "rebuild")
 	if rebuilt := app.do(t, "GET", priceURL("SKU.1_x-y", ""), nil); rebuilt.Status != http.StatusOK || string(rebuilt.Body) != string(res.Body) {
 		t.Fatalf("after rebuild: %d %s", rebuilt.Status, rebuilt.Body)
 	}
-	ttl := app.rdb.PTTL(ctx, redis.NewPrices(app.rdb, cfg.RedisPrefix).SummaryKey("SKU.1_x-y")).Val()
+	ttl := app.Redis().PTTL(ctx, redis.NewPrices(app.Redis(), cfg.RedisPrefix).SummaryKey("SKU.1_x-y")).Val()
 	if left := time.Until(v.ExpiresAt); ttl > left+time.Second || ttl < left-5*time.Second {
 		t.Fatalf("rebuilt PTTL %s, want about %s (what is left of the guarantee)", ttl, left)
 	}
@@ -407,7 +407,7 @@ func TestPricePartialFailureNamesTheFailedVendors(t *testing.T) {
 	negative := newVendor(t, "negative", offerAnswer(`{"price": -100, "currency": "KRW"}`))
 	noCurrency := newVendor(t, "nocurrency", offerAnswer(`{"price": 100}`))
 	cfg := priceConfig(t, configOf(ok, broken, slow, notJSON, negative, noCurrency))
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 
 	began := time.Now()
 	v := app.do(t, "GET", priceURL("sku-1", "wait=8s"), nil).view(t)
@@ -439,9 +439,9 @@ func TestPriceAllVendorsFailingBacksOffThenRetries(t *testing.T) {
 	b := newVendor(t, "b", slowAnswer(5*time.Second, `{"price":1,"currency":"EUR"}`))
 	cfg := priceConfig(t, configOf(a, b))
 	cfg.PriceRetryBackoff = 1500 * time.Millisecond
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	ctx := context.Background()
-	prices := redis.NewPrices(app.rdb, cfg.RedisPrefix)
+	prices := redis.NewPrices(app.Redis(), cfg.RedisPrefix)
 
 	began := time.Now()
 	res := app.do(t, "GET", priceURL("p1", "wait=8s"), nil)
@@ -455,11 +455,11 @@ func TestPriceAllVendorsFailingBacksOffThenRetries(t *testing.T) {
 		t.Fatalf("events = %v", ev)
 	}
 	var failedVendors string
-	testenv.Must(t, app.db.QueryRow(`SELECT payload->>'failedVendors' FROM events WHERE event_type = $1`, failedV1).Scan(&failedVendors), "payload")
+	testenv.Must(t, app.DB().QueryRow(`SELECT payload->>'failedVendors' FROM events WHERE event_type = $1`, failedV1).Scan(&failedVendors), "payload")
 	if failedVendors != `["a", "b"]` {
 		t.Fatalf("failedVendors = %s", failedVendors)
 	}
-	if n := app.rdb.Exists(ctx, prices.SummaryKey("p1")).Val(); n != 0 {
+	if n := app.Redis().Exists(ctx, prices.SummaryKey("p1")).Val(); n != 0 {
 		t.Fatal("a failed comparison was cached as a price")
 	}
 	// During the back-off: 202 at once, nothing sent.
@@ -497,16 +497,16 @@ func TestPriceEntryExpiresAfterTheTTL(t *testing.T) {
 	a := newVendor(t, "a", offerAnswer(`{"price": 10, "currency": "USD"}`))
 	cfg := priceConfig(t, configOf(a))
 	cfg.PriceTTL = 1500 * time.Millisecond
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	ctx := context.Background()
-	key := redis.NewPrices(app.rdb, cfg.RedisPrefix).SummaryKey("p")
+	key := redis.NewPrices(app.Redis(), cfg.RedisPrefix).SummaryKey("p")
 
 	first := app.do(t, "GET", priceURL("p", "wait=5s"), nil).view(t)
-	if ttl := app.rdb.PTTL(ctx, key).Val(); ttl <= 0 || ttl > cfg.PriceTTL {
+	if ttl := app.Redis().PTTL(ctx, key).Val(); ttl <= 0 || ttl > cfg.PriceTTL {
 		t.Fatalf("PTTL = %s, want within SURGE_PRICE_TTL %s", ttl, cfg.PriceTTL)
 	}
 	time.Sleep(time.Until(first.ExpiresAt) + 100*time.Millisecond)
-	if n := app.rdb.Exists(ctx, key).Val(); n != 0 {
+	if n := app.Redis().Exists(ctx, key).Val(); n != 0 {
 		t.Fatal("entry still cached after its lifetime")
 	}
 	if res := app.do(t, "GET", priceURL("p", ""), nil); res.Status != http.StatusAccepted {
@@ -526,7 +526,7 @@ func TestPriceEntryExpiresAfterTheTTL(t *testing.T) {
 func TestPriceBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	a := newVendor(t, "a", offerAnswer(`{"price": 10, "currency": "USD"}`))
 	cfg := priceConfig(t, configOf(a))
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	before := snapshot(t, app, cfg.RedisPrefix)
 
 	cases := []struct {
@@ -584,14 +584,14 @@ func TestPriceBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 func TestPriceSendFailureAnswers503AndFreesTheProduct(t *testing.T) {
 	a := newVendor(t, "a", offerAnswer(`{"price": 10, "currency": "USD"}`))
 	cfg := priceConfig(t, configOf(a))
-	app := startApp(t, cfg, Roles{API: true})
-	testenv.Must(t, app.kafkaPub.Close(), "close the Kafka publisher")
+	app := startApp(t, cfg, apiRole)
+	testenv.Must(t, app.Publisher().Close(), "close the Kafka publisher")
 	res := app.do(t, "GET", priceURL("p", ""), nil)
 	if res.Status != http.StatusServiceUnavailable || res.ErrorCode() != "unavailable" {
 		t.Fatalf("got %d %s, want 503 unavailable", res.Status, res.Body)
 	}
-	inflight := redis.NewPrices(app.rdb, cfg.RedisPrefix).SummaryKey("p") + ":inflight"
-	if n := app.rdb.Exists(context.Background(), inflight).Val(); n != 0 {
+	inflight := redis.NewPrices(app.Redis(), cfg.RedisPrefix).SummaryKey("p") + ":inflight"
+	if n := app.Redis().Exists(context.Background(), inflight).Val(); n != 0 {
 		t.Fatal("the in-flight marker of an unsent command was kept")
 	}
 }

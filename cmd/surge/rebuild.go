@@ -9,6 +9,7 @@ import (
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/postgres"
 	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/internal/app"
 )
 
 // Projection is a read model that can be rebuilt from the event history.
@@ -59,7 +60,7 @@ func rebuildCommand(ctx context.Context, cfg config.Config, logger *slog.Logger)
 		return err
 	}
 	defer rdb.Close()
-	n, err := Rebuild(ctx, postgres.NewEventStore(db, nil, eventTypes()...), readModels(cfg, rdb)...)
+	n, err := Rebuild(ctx, postgres.NewEventStore(db, nil, app.EventTypes()...), readModels(cfg, rdb)...)
 	if err != nil {
 		return err
 	}

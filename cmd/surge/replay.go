@@ -11,6 +11,7 @@ import (
 	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/postgres"
+	"github.com/surge-platform/surge/internal/app"
 )
 
 // replayCommand reads the event history from the event store (never from
@@ -27,7 +28,7 @@ func replayCommand(ctx context.Context, cfg config.Config, args []string) error 
 		return err
 	}
 	defer db.Close()
-	stats, err := Replay(ctx, postgres.NewEventStore(db, nil, eventTypes()...), *from)
+	stats, err := Replay(ctx, postgres.NewEventStore(db, nil, app.EventTypes()...), *from)
 	if err != nil {
 		return err
 	}

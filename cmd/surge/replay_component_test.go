@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surge-platform/surge/infra/postgres"
 	"github.com/surge-platform/surge/internal/testenv"
 )
 
@@ -14,7 +13,7 @@ import (
 // reads the same history without touching the live consumers.
 func TestReadModelsAreRebuiltByReplayAndReplayCountsHistory(t *testing.T) {
 	cfg := testenv.Config(t)
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	openCampaign(t, app, "replay", 20)
 	statuses := rush(t, app, "replay", 30, 1)
 	if got := tally(statuses); got[http.StatusAccepted] != 20 || got[http.StatusGone] != 10 {
@@ -29,15 +28,15 @@ func TestReadModelsAreRebuiltByReplayAndReplayCountsHistory(t *testing.T) {
 
 	// Lose Redis.
 	ctx := context.Background()
-	keys, err := app.rdb.Keys(ctx, cfg.RedisPrefix+"*").Result()
+	keys, err := app.Redis().Keys(ctx, cfg.RedisPrefix+"*").Result()
 	testenv.Must(t, err, "keys")
-	testenv.Must(t, app.rdb.Del(ctx, keys...).Err(), "delete")
+	testenv.Must(t, app.Redis().Del(ctx, keys...).Err(), "delete")
 	if res := app.do(t, "GET", "/v1/campaigns/replay", nil); res.Status != http.StatusNotFound {
 		t.Fatalf("after losing Redis: %d %s", res.Status, res.Body)
 	}
 
-	store := postgres.NewEventStore(app.db, nil, eventTypes()...)
-	n, err := Rebuild(ctx, store, readModels(cfg, app.rdb)...)
+	store := app.EventStore()
+	n, err := Rebuild(ctx, store, readModels(cfg, app.Redis())...)
 	testenv.Must(t, err, "rebuild")
 	if n != 21 {
 		t.Fatalf("rebuild applied %d events, want 21 (1 opened + 20 issued)", n)
@@ -51,7 +50,7 @@ func TestReadModelsAreRebuiltByReplayAndReplayCountsHistory(t *testing.T) {
 		}
 	}
 	// Rebuilding again changes nothing (idempotent).
-	_, err = Rebuild(ctx, store, readModels(cfg, app.rdb)...)
+	_, err = Rebuild(ctx, store, readModels(cfg, app.Redis())...)
 	testenv.Must(t, err, "rebuild again")
 	if again := getCampaign(t, app, "replay"); again != before {
 		t.Fatalf("second rebuild: %+v", again)

@@ -31,7 +31,7 @@ func TestAdmissionsWhoseCommandWasLostAreIssuedOnceByTheResender(t *testing.T) {
 	cfg := testenv.Config(t)
 	cfg.ResendGrace = 2 * time.Second
 	cfg.ResendInterval = 100 * time.Millisecond
-	app := startApp(t, cfg, AllRoles)
+	app := startApp(t, cfg, allRoles)
 	db := openDB(t, cfg.DatabaseURL)
 	openCampaign(t, app, "window", 10)
 

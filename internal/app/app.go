@@ -1,4 +1,8 @@
-package main
+// Package app wires a Surge process: the adapters, the roles asked for
+// (API, command handlers, outbox forwarders, projections) and their
+// lifecycle. cmd/surge runs it; the component tests and the benchmarks
+// start the very same wiring.
+package app
 
 import (
 	"context"
@@ -23,6 +27,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/surge-platform/surge/api"
+	"github.com/surge-platform/surge/domain"
+	"github.com/surge-platform/surge/domain/coupon"
+	"github.com/surge-platform/surge/domain/price"
 	"github.com/surge-platform/surge/handlers"
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
@@ -65,11 +72,13 @@ type App struct {
 	listener   net.Listener
 	priceHub   *redis.PriceHub // the API's one subscription to price outcomes
 	resender   *handlers.ResendPendingAdmissions
+	store      *postgres.EventStore
+	closeOnce  sync.Once
 }
 
 // NewApp connects to every dependency, migrates the schema, creates topics
 // and builds the roles asked for. Nothing runs until Run.
-func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logger) (app *App, err error) {
+func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logger) (app *App, err error) {
 	a := &App{cfg: cfg, roles: roles, logger: logger}
 	a.wmLog = messaging.NewLogger(logger)
 	defer func() {
@@ -129,7 +138,8 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Lo
 		return nil, err
 	}
 
-	store := postgres.NewEventStore(a.db, outbox, eventTypes()...)
+	store := postgres.NewEventStore(a.db, outbox, EventTypes()...)
+	a.store = store
 	couponRepo := postgres.NewCouponRepository(store)
 	campaigns := redis.NewCampaigns(a.rdb, cfg.RedisPrefix)
 	openCampaign := handlers.OpenCampaignHandler{Campaigns: couponRepo, Gate: campaigns}
@@ -272,6 +282,28 @@ func (a *App) Addr() string {
 // Brokers are the Kafka brokers the app uses (the embedded one's included).
 func (a *App) Brokers() []string { return a.brokers }
 
+// DB is the event store's database.
+func (a *App) DB() *sql.DB { return a.db }
+
+// Redis is the read models' client.
+func (a *App) Redis() *goredis.Client { return a.rdb }
+
+// EventStore appends and reads events as the command handlers do.
+func (a *App) EventStore() *postgres.EventStore { return a.store }
+
+// PriceWaiters is how many ?wait price requests are registered right now
+// (nil-safe: 0 without the API role).
+func (a *App) PriceWaiters() int {
+	if a.priceHub == nil {
+		return 0
+	}
+	return a.priceHub.Waiting()
+}
+
+// Publisher is the Kafka publisher every role sends through (Prometheus-
+// decorated).
+func (a *App) Publisher() message.Publisher { return a.kafkaPub }
+
 // Run serves until ctx is cancelled, then shuts down gracefully: stop taking
 // requests, let handlers finish the messages in flight, flush, close.
 func (a *App) Run(ctx context.Context, ready func()) error {
@@ -354,7 +386,15 @@ func (a *App) shutdown() {
 	a.logger.Info("stopped")
 }
 
+// Close releases what New opened, for an App that is never Run (Run closes
+// everything itself on the way out). Calling it again does nothing.
+func (a *App) Close() { a.closeResources() }
+
 func (a *App) closeResources() {
+	a.closeOnce.Do(a.closeAll)
+}
+
+func (a *App) closeAll() {
 	if a.kafkaPub != nil {
 		a.kafkaPub.Close()
 	}
@@ -373,4 +413,9 @@ func (a *App) closeResources() {
 	if a.broker != nil {
 		a.broker.Close()
 	}
+}
+
+// EventTypes are every domain event the event store must decode.
+func EventTypes() []domain.Event {
+	return append(coupon.EventTypes(), price.EventTypes()...)
 }
