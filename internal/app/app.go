@@ -76,7 +76,7 @@ type App struct {
 	closeOnce  sync.Once
 }
 
-// NewApp connects to every dependency, migrates the schema, creates topics
+// New connects to every dependency, migrates the schema, creates topics
 // and builds the roles asked for. Nothing runs until Run.
 func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logger) (app *App, err error) {
 	a := &App{cfg: cfg, roles: roles, logger: logger}
