@@ -75,20 +75,13 @@ end
 // report a back-off, else take the in-flight marker (the caller sends the
 // command), else report how long the comparison in flight may still take.
 // Being one script, it cannot interleave with the projection's writes.
+// With an empty comparison id (ARGV[1]) it only looks: Peek.
 var claimScript = goredis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v then return {1, v} end
 local backoff = redis.call('PTTL', KEYS[3])
 if backoff > 0 then return {2, backoff} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {3, 0} end
-return {4, redis.call('PTTL', KEYS[2])}`)
-
-// peek is claim without taking the marker.
-var peekScript = goredis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
-local backoff = redis.call('PTTL', KEYS[3])
-if backoff > 0 then return {2, backoff} end
+if ARGV[1] ~= '' and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {3, 0} end
 return {4, redis.call('PTTL', KEYS[2])}`)
 
 var releaseInflightScript = goredis.NewScript(releaseIfHeld + `
@@ -159,7 +152,7 @@ func (p *Prices) Claim(ctx context.Context, productID, comparisonID string, hold
 
 // Peek reports the same as Claim without ever claiming.
 func (p *Prices) Peek(ctx context.Context, productID string) (projections.PriceClaim, error) {
-	res, err := peekScript.Run(ctx, p.rdb, p.keys(productID)).Slice()
+	res, err := claimScript.Run(ctx, p.rdb, p.keys(productID), "", 0).Slice()
 	if err != nil {
 		return projections.PriceClaim{}, err
 	}

@@ -66,6 +66,24 @@ func TestClaimIsSingleFlightUnderConcurrency(t *testing.T) {
 	}
 }
 
+func TestPeekReportsWithoutClaiming(t *testing.T) {
+	p, _ := newPrices(t)
+	ctx := context.Background()
+	for range 2 {
+		if peek, err := p.Peek(ctx, "p"); err != nil || peek.Summary != nil || peek.Claimed || peek.BackingOff || peek.RetryAfter != 0 {
+			t.Fatalf("peek on a miss = %+v, %v; want nothing claimed, nothing in flight", peek, err)
+		}
+	}
+	c, err := p.Claim(ctx, "p", "c1", 5*time.Second)
+	if err != nil || !c.Claimed {
+		t.Fatalf("claim after peeks = %+v, %v; want it claimed (a peek takes no marker)", c, err)
+	}
+	peek, err := p.Peek(ctx, "p")
+	if err != nil || peek.Claimed || peek.BackingOff || peek.RetryAfter <= 0 || peek.RetryAfter > 5*time.Second {
+		t.Fatalf("peek while in flight = %+v, %v; want the remaining hold", peek, err)
+	}
+}
+
 func TestCompletedComparisonIsCachedReleasesItsClaimAndWakesWaiters(t *testing.T) {
 	p, hub := newPrices(t)
 	ctx := context.Background()
