@@ -39,6 +39,20 @@ type Config struct {
 	ResendGrace       time.Duration // SURGE_RESEND_GRACE: how long an admission may wait for its coupon
 	ResendInterval    time.Duration // SURGE_RESEND_INTERVAL
 
+	// The HTTP edge (api/edge.go).
+	HTTPReadHeaderTimeout time.Duration // SURGE_HTTP_READ_HEADER_TIMEOUT
+	HTTPReadTimeout       time.Duration // SURGE_HTTP_READ_TIMEOUT: whole request, body included
+	HTTPWriteTimeout      time.Duration // SURGE_HTTP_WRITE_TIMEOUT (streams set their own deadlines)
+	HTTPIdleTimeout       time.Duration // SURGE_HTTP_IDLE_TIMEOUT
+	HTTPMaxHeaderBytes    int           // SURGE_HTTP_MAX_HEADER_BYTES
+	HTTPMaxConns          int           // SURGE_HTTP_MAX_CONNS (0: the file-descriptor limit less a reserve)
+
+	// Redis as a fast path that can fail (infra/redis).
+	RedisTimeout       time.Duration // SURGE_REDIS_TIMEOUT: deadline of every Redis call
+	RedisWatchInterval time.Duration // SURGE_REDIS_WATCH_INTERVAL: how often the data-loss marker is checked
+	GateDrainTimeout   time.Duration // SURGE_GATE_DRAIN_TIMEOUT: how long a gate repair waits for queued commands
+	CatchUpInterval    time.Duration // SURGE_CATCHUP_INTERVAL: how often projections are caught up from the event store
+
 	PriceVendors       []PriceVendor // SURGE_PRICE_VENDORS: name=URL,... (URL contains {productId})
 	PriceVendorTimeout time.Duration // SURGE_PRICE_VENDOR_TIMEOUT
 	PriceTTL           time.Duration // SURGE_PRICE_TTL: how long vendors guarantee their prices
@@ -86,6 +100,16 @@ func Load() (Config, error) {
 	c.ShutdownTimeout = p.duration("SURGE_SHUTDOWN_TIMEOUT", 20*time.Second)
 	c.ResendGrace = p.durationIn("SURGE_RESEND_GRACE", 2*time.Minute, 10*time.Millisecond, 24*time.Hour)
 	c.ResendInterval = p.durationIn("SURGE_RESEND_INTERVAL", 30*time.Second, 10*time.Millisecond, time.Hour)
+	c.HTTPReadHeaderTimeout = p.durationIn("SURGE_HTTP_READ_HEADER_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute)
+	c.HTTPReadTimeout = p.durationIn("SURGE_HTTP_READ_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute)
+	c.HTTPWriteTimeout = p.durationIn("SURGE_HTTP_WRITE_TIMEOUT", 30*time.Second, time.Second, 10*time.Minute)
+	c.HTTPIdleTimeout = p.durationIn("SURGE_HTTP_IDLE_TIMEOUT", 60*time.Second, time.Second, time.Hour)
+	c.HTTPMaxHeaderBytes = p.int("SURGE_HTTP_MAX_HEADER_BYTES", 16<<10, 1<<10, 1<<20)
+	c.HTTPMaxConns = p.int("SURGE_HTTP_MAX_CONNS", 0, 0, 1_000_000)
+	c.RedisTimeout = p.durationIn("SURGE_REDIS_TIMEOUT", 500*time.Millisecond, 10*time.Millisecond, time.Minute)
+	c.RedisWatchInterval = p.durationIn("SURGE_REDIS_WATCH_INTERVAL", time.Second, 10*time.Millisecond, time.Minute)
+	c.GateDrainTimeout = p.durationIn("SURGE_GATE_DRAIN_TIMEOUT", 30*time.Second, 0, 10*time.Minute)
+	c.CatchUpInterval = p.durationIn("SURGE_CATCHUP_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour)
 	c.PriceVendors = p.priceVendors("SURGE_PRICE_VENDORS")
 	c.PriceVendorTimeout = p.durationIn("SURGE_PRICE_VENDOR_TIMEOUT", 2*time.Second, time.Millisecond, time.Minute)
 	c.PriceTTL = p.durationIn("SURGE_PRICE_TTL", 5*time.Minute, 100*time.Millisecond, 7*24*time.Hour)

@@ -1,0 +1,73 @@
+package coupon
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/surge-platform/surge/domain"
+)
+
+// Campaign is rebuilt from its events; it only guards its own creation.
+type Campaign struct {
+	ID      string
+	Name    string
+	Limit   int
+	version int
+	changes []domain.Event
+}
+
+// Version is the number of events the campaign was rebuilt from.
+func (c *Campaign) Version() int { return c.version }
+
+// Changes are the events recorded since the campaign was loaded.
+func (c *Campaign) Changes() []domain.Event { return c.changes }
+
+// Exists says whether the campaign was ever opened.
+func (c *Campaign) Exists() bool { return c.version > 0 || len(c.changes) > 0 }
+
+// LoadCampaign rebuilds a campaign from its history.
+func LoadCampaign(history []domain.Event) *Campaign {
+	c := &Campaign{}
+	for _, e := range history {
+		c.apply(e)
+		c.version++
+	}
+	return c
+}
+
+// Open validates the command and records CampaignOpened. Opening an already
+// open campaign with the same terms is a no-op (a retried request); with other
+// terms it is a conflict.
+func (c *Campaign) Open(cmd OpenCampaign, now time.Time) error {
+	if err := ValidateCampaignID(cmd.CampaignID); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(cmd.Name)
+	if name == "" || utf8.RuneCountInString(name) > MaxNameLength {
+		return domain.Invalid("invalid_name", "name must be 1-%d characters", MaxNameLength)
+	}
+	if cmd.Limit < 1 || cmd.Limit > MaxLimit {
+		return domain.Invalid("invalid_limit", "limit must be between 1 and %d", MaxLimit)
+	}
+	if c.Exists() {
+		if c.ID == cmd.CampaignID && c.Name == name && c.Limit == cmd.Limit {
+			return nil
+		}
+		return domain.Conflict("campaign_exists", "campaign %q already exists with other terms", cmd.CampaignID)
+	}
+	c.record(CampaignOpened{CampaignID: cmd.CampaignID, Name: name, Limit: cmd.Limit, OpenedAt: now.UTC()})
+	return nil
+}
+
+func (c *Campaign) record(e domain.Event) {
+	c.apply(e)
+	c.changes = append(c.changes, e)
+}
+
+func (c *Campaign) apply(e domain.Event) {
+	switch e := e.(type) {
+	case CampaignOpened:
+		c.ID, c.Name, c.Limit = e.CampaignID, e.Name, e.Limit
+	}
+}
