@@ -4,23 +4,28 @@ BIN      ?= bin/surge
 PKGS      = ./...
 export SURGE_ADMIN_TOKEN ?= dev-admin-token
 
-.PHONY: run build test e2e bench lint up down fmt
+.PHONY: run build test e2e chaos bench lint up down fmt
 
 ## run: start the whole platform locally (embedded Kafka, local PostgreSQL and Redis); unless
 ## SURGE_PRICE_VENDORS is set, simulated price vendors (surge vendor-sim) run beside it and stop with it
 VENDOR_SIM_ADDR  ?= 127.0.0.1:9300
 VENDOR_SIM_FLAGS ?= --vendors a,b,c --latency 300ms --jitter 50ms --failure-rate 0
 run: build
-	@export SURGE_LOG_FORMAT=text; \
+	@export SURGE_LOG_FORMAT=text; sim=; srv=; \
+	stop() { kill -TERM $$srv $$sim 2>/dev/null; }; \
+	trap stop INT TERM; \
 	if [ -z "$$SURGE_PRICE_VENDORS" ]; then \
 	  out=$$(mktemp); \
 	  ./$(BIN) vendor-sim --addr $(VENDOR_SIM_ADDR) $(VENDOR_SIM_FLAGS) >"$$out" & sim=$$!; \
-	  trap 'kill $$sim 2>/dev/null; rm -f "$$out"' EXIT; trap 'exit 130' INT TERM; \
 	  for i in $$(seq 50); do grep -q '^SURGE_PRICE_VENDORS=' "$$out" && break; kill -0 $$sim 2>/dev/null || exit 1; sleep 0.1; done; \
-	  export "$$(grep '^SURGE_PRICE_VENDORS=' "$$out")"; \
+	  export "$$(grep '^SURGE_PRICE_VENDORS=' "$$out")"; rm -f "$$out"; \
 	  echo "vendor-sim on $(VENDOR_SIM_ADDR): $$SURGE_PRICE_VENDORS"; \
 	fi; \
-	./$(BIN) serve
+	./$(BIN) serve & srv=$$!; \
+	wait $$srv; status=$$?; \
+	while kill -0 $$srv 2>/dev/null; do wait $$srv; status=$$?; done; \
+	[ -n "$$sim" ] && { kill -TERM $$sim 2>/dev/null; wait $$sim; }; \
+	case $$status in 130|143) status=0;; esac; exit $$status
 
 build:
 	$(GO) build -o $(BIN) ./cmd/surge
@@ -32,6 +37,11 @@ test:
 ## e2e: end-to-end tests that run the built binary and a separate broker process
 e2e: build
 	SURGE_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 15m -tags e2e ./e2e/...
+
+## chaos: the built binary through failures the tests control (broker killed, Redis flushed or
+## black-holed, PostgreSQL cut, hostile clients); see chaos/harness_test.go
+chaos: build
+	SURGE_CHAOS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -tags chaos -v ./chaos/...
 
 ## bench: benchmarks, each beside its baseline from the same run
 bench:

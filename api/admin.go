@@ -1,10 +1,8 @@
 package api
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -15,8 +13,7 @@ func (s *Server) requireAdmin(c *gin.Context) {
 		respondError(c, newError(http.StatusUnauthorized, "unauthorized", "the admin API is disabled: set SURGE_ADMIN_TOKEN"))
 		return
 	}
-	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.deps.AdminToken)) != 1 {
+	if !s.isAdmin(c) {
 		c.Header("WWW-Authenticate", `Bearer realm="surge-admin"`)
 		respondError(c, newError(http.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required"))
 		return

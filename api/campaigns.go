@@ -1,16 +1,14 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/surge-platform/surge/domain/coupon"
+	"github.com/surge-platform/surge/handlers"
 )
 
 type openCampaignRequest struct {
@@ -73,7 +71,7 @@ type applyRequest struct {
 }
 
 // apply admits the user at the gate and sends IssueCoupon. 202 means the
-// command is stored in Kafka; if it cannot be, the slot is given back.
+// command is stored in Kafka; any error means nothing was taken.
 func (s *Server) apply(c *gin.Context) {
 	id, err := campaignID(c)
 	if err != nil {
@@ -89,24 +87,8 @@ func (s *Server) apply(c *gin.Context) {
 		respondError(c, missingField("userId"))
 		return
 	}
-	cmd := coupon.IssueCoupon{CampaignID: id, UserID: *req.UserID}
-	if err := cmd.Validate(); err != nil {
+	if _, err := s.deps.Apply.Handle(c.Request.Context(), handlers.ApplyForCoupon{CampaignID: id, UserID: *req.UserID}); err != nil {
 		respondError(c, err)
-		return
-	}
-	ctx := c.Request.Context()
-	if err := s.deps.Gate.Admit(ctx, id, cmd.UserID); err != nil {
-		respondError(c, err)
-		return
-	}
-	if err := s.deps.Commands.Send(ctx, cmd); err != nil {
-		// Not stored: give the slot back so someone else can have it.
-		if relErr := s.deps.Gate.Release(context.WithoutCancel(ctx), id, cmd.UserID); relErr != nil {
-			slog.ErrorContext(ctx, "could not release slot", "campaign", id, "user", cmd.UserID, "err", relErr)
-			err = errors.Join(err, relErr)
-		}
-		slog.ErrorContext(ctx, "could not send IssueCoupon", "campaign", id, "err", err)
-		respondError(c, errUnavailable)
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"status": "accepted"})
@@ -118,9 +100,9 @@ func (s *Server) getCoupon(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	userID := c.Param("userId")
-	if err := coupon.ValidateUserID(userID); err != nil {
-		respondError(c, newError(http.StatusBadRequest, "invalid_user_id", "userId must be 1-64 printable characters"))
+	userID, err := coupon.NormalizeUserID(c.Param("userId"))
+	if err != nil {
+		respondError(c, newError(http.StatusBadRequest, "invalid_user_id", "userId must be 1-64 printable characters without '/'"))
 		return
 	}
 	view, err := s.deps.Campaigns.CouponStatus(c.Request.Context(), id, userID)

@@ -33,6 +33,8 @@ var statusOf = map[domain.Kind]int{
 	domain.KindNotFound: http.StatusNotFound,
 	domain.KindConflict: http.StatusConflict,
 	domain.KindGone:     http.StatusGone,
+	// Being repaired: retrying shortly succeeds (Retry-After), nothing was taken.
+	domain.KindUnavailable: http.StatusServiceUnavailable,
 }
 
 // respondError writes err as the API's JSON error.
@@ -46,6 +48,9 @@ func respondError(c *gin.Context, err error) {
 	default:
 		slog.ErrorContext(c.Request.Context(), "request failed", "err", err, "path", c.FullPath(), "correlation_id", c.GetString(correlationKey))
 		apiErr = errUnavailable
+	}
+	if apiErr.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", "1")
 	}
 	c.AbortWithStatusJSON(apiErr.Status, gin.H{"error": apiErr})
 }

@@ -61,7 +61,7 @@ const jsonContentType = "application/json; charset=utf-8"
 func (s *Server) getPriceComparison(c *gin.Context) {
 	productID := c.Param("productId")
 	if !price.ValidProductID(productID) {
-		respondError(c, newError(http.StatusBadRequest, "invalid_product_id", "productId must be 1-64 characters of [A-Za-z0-9._-]"))
+		respondError(c, newError(http.StatusBadRequest, "invalid_product_id", `productId must be 1-64 characters of [A-Za-z0-9._-], not "." or ".."`))
 		return
 	}
 	var wait time.Duration

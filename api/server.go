@@ -4,9 +4,6 @@
 package api
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,57 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surge-platform/surge/domain/coupon"
-	"github.com/surge-platform/surge/infra/messaging"
-	"github.com/surge-platform/surge/projections"
 )
-
-// CommandBus sends a command to its Kafka topic; it returns once stored.
-type CommandBus interface {
-	Send(ctx context.Context, cmd any) error
-}
-
-// CommandHandler runs a command synchronously, for callers that need its outcome.
-type CommandHandler interface {
-	Handle(ctx context.Context, cmd any) error
-}
-
-// CouponGate admits applicants atomically and gives slots back.
-type CouponGate interface {
-	Admit(ctx context.Context, campaignID, userID string) error
-	Release(ctx context.Context, campaignID, userID string) error
-}
-
-// CampaignReader reads the campaign read models.
-type CampaignReader interface {
-	Campaign(ctx context.Context, campaignID string) (projections.CampaignView, error)
-	CouponStatus(ctx context.Context, campaignID, userID string) (projections.CouponView, error)
-}
-
-// PoisonQueue is the operator's view of poisoned messages.
-type PoisonQueue interface {
-	List(ctx context.Context, limit int) ([]messaging.PoisonEntry, error)
-	Get(ctx context.Context, id int64) (messaging.PoisonEntry, error)
-	Requeue(ctx context.Context, id int64) (messaging.PoisonEntry, error)
-	Discard(ctx context.Context, id int64) error
-}
-
-// Check is one readiness check (PostgreSQL, Redis, Kafka).
-type Check func(ctx context.Context) error
-
-// Deps are what the API needs; cmd/surge wires real adapters in.
-type Deps struct {
-	Commands       CommandBus
-	OpenCampaign   CommandHandler
-	Gate           CouponGate
-	Campaigns      CampaignReader
-	Poison         PoisonQueue // nil: admin endpoints answer 503
-	Prices         PriceDeps   // price comparison (api/prices.go); zero: its endpoint answers 503
-	AdminToken     string
-	MaxBodyBytes   int64
-	ReadyChecks    map[string]Check
-	Registry       *prometheus.Registry
-	MetricsHandler http.Handler
-}
 
 // Server holds the HTTP handlers.
 type Server struct {
@@ -93,23 +40,6 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	})
 	s.routes(r)
 	return r, nil
-}
-
-const correlationKey = "correlation_id"
-
-// correlation takes X-Correlation-ID from the caller (or makes one), echoes
-// it, and puts it in the context every command is sent with.
-func (s *Server) correlation(c *gin.Context) {
-	id := c.GetHeader("X-Correlation-ID")
-	if id == "" || len(id) > 128 {
-		var b [8]byte
-		rand.Read(b[:]) //nolint:errcheck
-		id = hex.EncodeToString(b[:])
-	}
-	c.Set(correlationKey, id)
-	c.Header("X-Correlation-ID", id)
-	c.Request = c.Request.WithContext(messaging.WithCorrelationID(c.Request.Context(), id))
-	c.Next()
 }
 
 func (s *Server) recoverJSON(c *gin.Context) {
@@ -156,8 +86,8 @@ func (m *httpMetrics) middleware(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
-	m.duration.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+	m.requests.WithLabelValues(methodLabel(c.Request.Method), route, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(methodLabel(c.Request.Method), route).Observe(time.Since(start).Seconds())
 }
 
 // campaignID reads and validates the :id path parameter.

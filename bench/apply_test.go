@@ -38,7 +38,7 @@ func BenchmarkApply(b *testing.B) {
 	// Baseline servers: same gin settings as api.NewHandler (release mode,
 	// gin.New), same http.Server settings, same Redis client settings.
 	gin.SetMode(gin.ReleaseMode)
-	rdb, err := redis.Connect(b.Context(), testenv.RedisURL())
+	rdb, err := redis.Connect(b.Context(), testenv.RedisURL(), 500*time.Millisecond)
 	benchkit.Must(b, err, "redis")
 	b.Cleanup(func() { rdb.Close() })
 	incrKey := cfg.RedisPrefix + "bench:incr"

@@ -19,6 +19,9 @@ const (
 	KindConflict
 	// KindGone: the thing existed but can no longer serve the request (sold out).
 	KindGone
+	// KindUnavailable: the request cannot be decided right now (a fast path
+	// is being repaired); the same request succeeds if retried shortly.
+	KindUnavailable
 )
 
 // Error is a domain error with a stable machine-readable code.
@@ -48,6 +51,11 @@ func Conflict(code, format string, args ...any) error {
 // Gone builds a KindGone error.
 func Gone(code, format string, args ...any) error {
 	return &Error{Kind: KindGone, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable builds a KindUnavailable error.
+func Unavailable(code, format string, args ...any) error {
+	return &Error{Kind: KindUnavailable, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // KindOf returns the kind of a domain error anywhere in err's chain, or 0.

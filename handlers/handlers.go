@@ -1,11 +1,14 @@
-// Package handlers holds the Watermill command handlers and reactions. Each
-// runs the domain against a repository; a handler's name is its Kafka
+// Package handlers holds the command handlers and reactions. Each runs the
+// domain against a repository; a Watermill handler's name is its Kafka
 // consumer group, so it never changes.
 package handlers
 
 import (
 	"context"
+	"errors"
+	"time"
 
+	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
 )
 
@@ -16,7 +19,37 @@ type CampaignRepository interface {
 }
 
 // CouponRepository loads and saves one user's coupon as an event stream.
+// SaveCoupon returns coupon.ErrSoldOut, and writes nothing, when issuing the
+// coupon would exceed its campaign's limit: the database counts coupons.
 type CouponRepository interface {
 	LoadCoupon(ctx context.Context, campaignID, userID string) (*coupon.Coupon, error)
 	SaveCoupon(ctx context.Context, c *coupon.Coupon) error
+}
+
+// CommandSender sends a command to its handler (the CQRS command bus); it
+// returns once the command is stored.
+type CommandSender interface {
+	Send(ctx context.Context, cmd any) error
+}
+
+// Clock tells the time; the zero Clock is the wall clock.
+type Clock func() time.Time
+
+// Now is the current time.
+func (c Clock) Now() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c()
+}
+
+// retryOnConflict runs decide again, once, if another writer appended to the
+// same stream first (a concurrent delivery of the same command): decide
+// reloads and finds what the other writer recorded.
+func retryOnConflict(decide func() error) error {
+	err := decide()
+	if errors.Is(err, domain.ErrConcurrentModification) {
+		return decide()
+	}
+	return err
 }

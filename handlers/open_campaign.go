@@ -2,59 +2,64 @@ package handlers
 
 import (
 	"context"
-	"errors"
-	"time"
 
-	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
 )
 
-// CampaignGate is the admission gate of a campaign (atomic per-user dedupe
-// and counter). It must be open before the campaign accepts applications.
-type CampaignGate interface {
+// CampaignGateOpener opens the gate of a campaign that was just created.
+type CampaignGateOpener interface {
 	Open(ctx context.Context, campaignID, name string, limit int) error
+	// GateState says whether the gate holds the campaign's terms and admits.
+	GateState(ctx context.Context, campaignID string) (known, ready bool, err error)
 }
 
 // OpenCampaignHandler records CampaignOpened and opens the campaign's gate.
-// The API runs it synchronously: the caller gets 201 only once applications
-// can be accepted. Retrying it with the same terms is harmless.
+// The API runs it synchronously: success means applications can be
+// accepted. Repeating it with the same terms is harmless and never lowers
+// what was admitted: the gate of an existing campaign is left as it is, or,
+// if Redis lost it, rebuilt from the event store (coupon.ErrGateRepairing
+// until then).
 type OpenCampaignHandler struct {
 	Campaigns CampaignRepository
-	Gate      CampaignGate
-	Now       func() time.Time
+	Gate      CampaignGateOpener
+	Repairs   GateRepairer
+	Clock     Clock
 }
 
-func (h OpenCampaignHandler) HandlerName() string { return "OpenCampaignHandler" }
-
-func (h OpenCampaignHandler) NewCommand() any { return &coupon.OpenCampaign{} }
-
-func (h OpenCampaignHandler) Handle(ctx context.Context, c any) error {
-	cmd := c.(*coupon.OpenCampaign)
+func (h OpenCampaignHandler) Handle(ctx context.Context, cmd *coupon.OpenCampaign) error {
 	if err := coupon.ValidateCampaignID(cmd.CampaignID); err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
-		campaign, err := h.Campaigns.LoadCampaign(ctx, cmd.CampaignID)
-		if err != nil {
+	var campaign *coupon.Campaign
+	created := false
+	err := retryOnConflict(func() error {
+		var err error
+		if campaign, err = h.Campaigns.LoadCampaign(ctx, cmd.CampaignID); err != nil {
 			return err
 		}
-		if err := campaign.Open(*cmd, h.now()); err != nil {
+		if err := campaign.Open(*cmd, h.Clock.Now()); err != nil {
 			return err
 		}
-		err = h.Campaigns.SaveCampaign(ctx, campaign)
-		if errors.Is(err, domain.ErrConcurrentModification) && attempt == 0 {
-			continue // someone opened it at the same moment: decide again
+		if len(campaign.Changes()) == 0 {
+			return nil // open already, with the same terms
 		}
-		if err != nil {
+		if err := h.Campaigns.SaveCampaign(ctx, campaign); err != nil {
 			return err
 		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if created {
+		// Nothing can have been admitted to a campaign that did not exist.
 		return h.Gate.Open(ctx, campaign.ID, campaign.Name, campaign.Limit)
 	}
-}
-
-func (h OpenCampaignHandler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
+	_, ready, err := h.Gate.GateState(ctx, campaign.ID)
+	if err != nil || ready {
+		return err
 	}
-	return time.Now()
+	h.Repairs.Start(campaign.ID)
+	return coupon.ErrGateRepairing
 }

@@ -31,15 +31,13 @@ type RequestPriceComparisonHandler struct {
 	Comparisons PriceComparisonRepository
 	Vendors     PriceQuoter
 	TTL         time.Duration // how long the vendors guarantee their prices
-	Now         func() time.Time
+	Clock       Clock
+	Logger      *slog.Logger
 }
 
 func (h RequestPriceComparisonHandler) HandlerName() string { return "RequestPriceComparisonHandler" }
 
-func (h RequestPriceComparisonHandler) NewCommand() any { return &price.RequestPriceComparison{} }
-
-func (h RequestPriceComparisonHandler) Handle(ctx context.Context, c any) error {
-	cmd := c.(*price.RequestPriceComparison)
+func (h RequestPriceComparisonHandler) Handle(ctx context.Context, cmd *price.RequestPriceComparison) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
@@ -58,10 +56,10 @@ func (h RequestPriceComparisonHandler) Handle(ctx context.Context, c any) error 
 	}
 	for _, q := range quotes {
 		if q.Status == price.QuoteFailed {
-			slog.WarnContext(ctx, "price vendor failed", "vendor", q.Vendor, "product", cmd.ProductID, "reason", q.Reason)
+			h.Logger.WarnContext(ctx, "price vendor failed", "vendor", q.Vendor, "product", cmd.ProductID, "reason", q.Reason)
 		}
 	}
-	if err := comparison.Record(*cmd, quotes, h.now(), h.TTL); err != nil {
+	if err := comparison.Record(*cmd, quotes, h.Clock.Now(), h.TTL); err != nil {
 		return err
 	}
 	err = h.Comparisons.SaveComparison(ctx, comparison)
@@ -69,11 +67,4 @@ func (h RequestPriceComparisonHandler) Handle(ctx context.Context, c any) error 
 		return nil // a concurrent delivery recorded this comparison first
 	}
 	return err
-}
-
-func (h RequestPriceComparisonHandler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
 }

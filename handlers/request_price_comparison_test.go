@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -66,7 +67,8 @@ func newPriceFixture(t *testing.T, answers map[string]string) priceFixture {
 		Comparisons: postgres.NewPriceComparisonRepository(store),
 		Vendors:     client,
 		TTL:         5 * time.Minute,
-		Now:         func() time.Time { return now },
+		Clock:       func() time.Time { return now },
+		Logger:      slog.New(slog.DiscardHandler),
 	}
 	return f
 }

@@ -3,6 +3,8 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,12 +15,33 @@ import (
 type fakeAdmissions struct {
 	pending []coupon.IssueCoupon
 	before  time.Time
+	asked   [][]string // the campaign ids of each call
 	retried map[string]time.Time
 }
 
-func (f *fakeAdmissions) PendingAdmissions(_ context.Context, before time.Time, limit int) ([]coupon.IssueCoupon, error) {
+func (f *fakeAdmissions) PendingAdmissions(_ context.Context, campaignIDs []string, before time.Time, limit int) ([]coupon.IssueCoupon, error) {
 	f.before = before
-	return f.pending[:min(limit, len(f.pending))], nil
+	f.asked = append(f.asked, campaignIDs)
+	var out []coupon.IssueCoupon
+	for _, p := range f.pending {
+		if slices.Contains(campaignIDs, p.CampaignID) && len(out) < limit {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// fakeIndex is the database's list of campaigns.
+type fakeIndex []string
+
+func (f fakeIndex) CampaignIDs(_ context.Context, after string, limit int) ([]string, error) {
+	var out []string
+	for _, id := range f {
+		if id > after && len(out) < limit {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeAdmissions) AdmissionRetried(_ context.Context, campaignID, userID string, at time.Time) error {
@@ -45,7 +68,7 @@ func TestResendPendingAdmissionsSendsEachOnceAndRestartsItsWait(t *testing.T) {
 		{CampaignID: "c", UserID: "u1"}, {CampaignID: "c", UserID: "u2"}, {CampaignID: "d", UserID: "u3"},
 	}}
 	sender := &fakeSender{}
-	r := handlers.ResendPendingAdmissions{Admissions: admissions, Commands: sender, Grace: time.Minute, Batch: 2, Now: func() time.Time { return now }}
+	r := handlers.ResendPendingAdmissions{Campaigns: fakeIndex{"c", "d"}, Admissions: admissions, Commands: sender, Grace: time.Minute, Batch: 2, Clock: func() time.Time { return now }}
 
 	n, err := r.Once(context.Background())
 	if err != nil || n != 2 {
@@ -67,12 +90,32 @@ func TestResendPendingAdmissionsStopsAtAFailedSendWithoutMarkingIt(t *testing.T)
 		{CampaignID: "c", UserID: "u1"}, {CampaignID: "c", UserID: "u2"}, {CampaignID: "c", UserID: "u3"},
 	}}
 	sender := &fakeSender{failAt: 2}
-	n, err := handlers.ResendPendingAdmissions{Admissions: admissions, Commands: sender, Grace: time.Minute}.Once(context.Background())
+	n, err := handlers.ResendPendingAdmissions{Campaigns: fakeIndex{"c"}, Admissions: admissions, Commands: sender, Grace: time.Minute}.Once(context.Background())
 	if err == nil || n != 1 {
 		t.Fatalf("Once = %d, %v; want 1 and the send error", n, err)
 	}
 	// u2 keeps its old admission time, so the next pass tries it again.
 	if _, ok := admissions.retried["c/u1"]; !ok || len(admissions.retried) != 1 {
 		t.Fatalf("retried %v, want only c/u1", admissions.retried)
+	}
+}
+
+// The resender walks the campaigns the database knows, page by page (never
+// the Redis keyspace), until it has a batch or runs out of campaigns.
+func TestResendPendingAdmissionsWalksTheCampaignIndex(t *testing.T) {
+	var index fakeIndex
+	for i := range 1200 {
+		index = append(index, fmt.Sprintf("c%04d", i))
+	}
+	admissions := &fakeAdmissions{retried: map[string]time.Time{}, pending: []coupon.IssueCoupon{
+		{CampaignID: "c0003", UserID: "u1"}, {CampaignID: "c1150", UserID: "u2"},
+	}}
+	sender := &fakeSender{}
+	n, err := handlers.ResendPendingAdmissions{Campaigns: index, Admissions: admissions, Commands: sender, Grace: time.Minute}.Once(context.Background())
+	if err != nil || n != 2 || len(sender.sent) != 2 {
+		t.Fatalf("Once = %d, %v; sent %v", n, err, sender.sent)
+	}
+	if len(admissions.asked) != 3 || len(admissions.asked[0]) != 500 || len(admissions.asked[2]) != 200 || admissions.asked[1][0] != "c0500" {
+		t.Fatalf("asked %d pages of sizes %d/%d/%d", len(admissions.asked), len(admissions.asked[0]), len(admissions.asked[1]), len(admissions.asked[2]))
 	}
 }

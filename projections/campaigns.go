@@ -12,12 +12,15 @@ import (
 
 // CampaignStore is the campaign read model in Redis.
 type CampaignStore interface {
-	Open(ctx context.Context, campaignID, name string, limit int) error
+	// SaveTerms records a campaign's terms; it never opens the gate (only
+	// the API, for a new campaign, and a gate repair do).
+	SaveTerms(ctx context.Context, campaignID, name string, limit int) error
 	MarkIssued(ctx context.Context, campaignID, userID, couponID string) error
+	MarkRejected(ctx context.Context, campaignID, userID, reason string) error
 }
 
 // CampaignProjection keeps campaign terms and per-user coupon status.
-// Both writes are set-if-absent, so applying an event twice changes nothing;
+// Every write is set-if-absent, so applying an event twice changes nothing;
 // events of different streams may arrive in any order.
 type CampaignProjection struct{ Store CampaignStore }
 
@@ -25,11 +28,15 @@ type CampaignProjection struct{ Store CampaignStore }
 func (CampaignProjection) Name() string { return "CampaignProjection" }
 
 func (p CampaignProjection) OnCampaignOpened(ctx context.Context, e *coupon.CampaignOpened) error {
-	return p.Store.Open(ctx, e.CampaignID, e.Name, e.Limit)
+	return p.Store.SaveTerms(ctx, e.CampaignID, e.Name, e.Limit)
 }
 
 func (p CampaignProjection) OnCouponIssued(ctx context.Context, e *coupon.CouponIssued) error {
 	return p.Store.MarkIssued(ctx, e.CampaignID, e.UserID, e.CouponID)
+}
+
+func (p CampaignProjection) OnCouponRejected(ctx context.Context, e *coupon.CouponRejected) error {
+	return p.Store.MarkRejected(ctx, e.CampaignID, e.UserID, e.Reason)
 }
 
 // Apply routes a replayed event to its handler; other events are ignored.
@@ -39,23 +46,28 @@ func (p CampaignProjection) Apply(ctx context.Context, e domain.Event) error {
 		return p.OnCampaignOpened(ctx, &e)
 	case coupon.CouponIssued:
 		return p.OnCouponIssued(ctx, &e)
+	case coupon.CouponRejected:
+		return p.OnCouponRejected(ctx, &e)
 	}
 	return nil
 }
 
-// CampaignView is the read model of a campaign. Issued is derived from the
-// coupons the projection recorded; Accepted is the gate's counter.
+// CampaignView is the read model of a campaign: Accepted is how many the
+// gate admitted, Issued and Rejected how many have that outcome.
 type CampaignView struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
 	Limit    int    `json:"limit"`
 	Accepted int    `json:"accepted"`
 	Issued   int    `json:"issued"`
+	Rejected int    `json:"rejected"`
 	Status   string `json:"status"` // open | sold_out
 }
 
-// CouponView is one user's coupon status: pending (admitted) or issued.
+// CouponView is one user's coupon status: pending (admitted), issued (with
+// the coupon id) or rejected (with the reason).
 type CouponView struct {
 	Status   string `json:"status"`
 	CouponID string `json:"couponId,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }

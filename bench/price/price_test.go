@@ -76,7 +76,7 @@ func BenchmarkPriceHit(b *testing.B) {
 	// Baselines: same gin settings as api.NewHandler (release mode, gin.New),
 	// same http.Server settings, same Redis client settings (redis.Connect).
 	gin.SetMode(gin.ReleaseMode)
-	rdb, err := redis.Connect(ctx, testenv.RedisURL())
+	rdb, err := redis.Connect(ctx, testenv.RedisURL(), 500*time.Millisecond)
 	benchkit.Must(b, err, "redis")
 	b.Cleanup(func() { rdb.Close() })
 	bare := gin.New()

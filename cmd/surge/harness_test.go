@@ -19,8 +19,9 @@ import (
 // The roles the tests run (test bodies name their app "app", which hides
 // the package).
 var (
-	allRoles = app.AllRoles
-	apiRole  = app.Roles{API: true}
+	allRoles   = app.AllRoles
+	apiRole    = app.Roles{API: true}
+	readModels = app.ReadModels
 )
 
 // testApp is a Surge process running in the test, on real backends,

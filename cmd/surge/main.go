@@ -20,6 +20,7 @@ import (
 
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
+	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/internal/app"
 )
 
@@ -35,6 +36,8 @@ func main() {
 	}
 	logger := newLogger(cfg)
 	slog.SetDefault(logger)
+	redis.RouteLogs(logger)
+	kafka.RouteLogs(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 

@@ -385,7 +385,7 @@ func TestPriceComparisonMatchesWhatVendorsAnswered(t *testing.T) {
 	testenv.Must(t, err, "keys")
 	testenv.Must(t, app.Redis().Del(ctx, keys...).Err(), "lose redis")
 	store := postgres.NewEventStore(app.DB(), nil, price.EventTypes()...)
-	_, err = Rebuild(ctx, store, projections.PriceComparisonProjection{Store: redis.NewPrices(app.Redis(), cfg.RedisPrefix), RetryBackoff: cfg.PriceRetryBackoff})
+	_, err = projections.Replay(ctx, store, projections.PriceComparisonProjection{Store: redis.NewPrices(app.Redis(), cfg.RedisPrefix), RetryBackoff: cfg.PriceRetryBackoff})
 	testenv.Must(t, err, "rebuild")
 	if rebuilt := app.do(t, "GET", priceURL("SKU.1_x-y", ""), nil); rebuilt.Status != http.StatusOK || string(rebuilt.Body) != string(res.Body) {
 		t.Fatalf("after rebuild: %d %s", rebuilt.Status, rebuilt.Body)

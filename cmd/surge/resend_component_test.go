@@ -43,7 +43,8 @@ func TestAdmissionsWhoseCommandWasLostAreIssuedOnceByTheResender(t *testing.T) {
 	// What a crash between the gate and Kafka leaves behind: admitted, no command.
 	gate := redis.NewCampaigns(testenv.Redis(t), cfg.RedisPrefix)
 	for _, u := range []string{"lost1", "lost2"} {
-		testenv.Must(t, gate.Admit(context.Background(), "window", u), "admit %s", u)
+		_, err := gate.Admit(context.Background(), "window", u)
+		testenv.Must(t, err, "admit %s", u)
 	}
 	if res := app.do(t, "GET", "/v1/campaigns/window/coupons/lost1", nil); res.Status != http.StatusOK || string(res.Body) != `{"status":"pending"}` {
 		t.Fatalf("lost1 before the grace period: %d %s", res.Status, res.Body)

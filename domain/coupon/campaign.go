@@ -1,9 +1,7 @@
 package coupon
 
 import (
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/surge-platform/surge/domain"
 )
@@ -43,9 +41,9 @@ func (c *Campaign) Open(cmd OpenCampaign, now time.Time) error {
 	if err := ValidateCampaignID(cmd.CampaignID); err != nil {
 		return err
 	}
-	name := strings.TrimSpace(cmd.Name)
-	if name == "" || utf8.RuneCountInString(name) > MaxNameLength {
-		return domain.Invalid("invalid_name", "name must be 1-%d characters", MaxNameLength)
+	name, err := NormalizeName(cmd.Name)
+	if err != nil {
+		return err
 	}
 	if cmd.Limit < 1 || cmd.Limit > MaxLimit {
 		return domain.Invalid("invalid_limit", "limit must be between 1 and %d", MaxLimit)

@@ -6,14 +6,17 @@ import (
 	"github.com/surge-platform/surge/domain"
 )
 
-// Coupon is one user's coupon in one campaign.
+// Coupon is one user's coupon in one campaign. It ends issued or rejected,
+// once: whichever is recorded first is final.
 type Coupon struct {
-	ID         string
-	CampaignID string
-	UserID     string
-	Issued     bool
-	version    int
-	changes    []domain.Event
+	ID           string
+	CampaignID   string
+	UserID       string
+	Issued       bool
+	Rejected     bool
+	RejectReason string
+	version      int
+	changes      []domain.Event
 }
 
 // LoadCoupon rebuilds a coupon from its history.
@@ -32,8 +35,12 @@ func (c *Coupon) Version() int { return c.version }
 // Changes are the events recorded since the coupon was loaded.
 func (c *Coupon) Changes() []domain.Event { return c.changes }
 
+// Final says whether the coupon has its outcome (issued or rejected).
+func (c *Coupon) Final() bool { return c.Issued || c.Rejected }
+
 // Issue records CouponIssued for an admitted user. The campaign must exist;
-// issuing twice records nothing (a redelivered command).
+// a coupon that already has its outcome records nothing (a redelivered
+// command).
 func (c *Coupon) Issue(campaign *Campaign, cmd IssueCoupon, couponID string, now time.Time) error {
 	if err := cmd.Validate(); err != nil {
 		return err
@@ -41,10 +48,24 @@ func (c *Coupon) Issue(campaign *Campaign, cmd IssueCoupon, couponID string, now
 	if !campaign.Exists() || campaign.ID != cmd.CampaignID {
 		return domain.Invalid("campaign_not_found", "campaign %q was never opened", cmd.CampaignID)
 	}
-	if c.Issued {
+	if c.Final() {
 		return nil
 	}
 	c.record(CouponIssued{CouponID: couponID, CampaignID: cmd.CampaignID, UserID: cmd.UserID, IssuedAt: now.UTC()})
+	return nil
+}
+
+// Reject records CouponRejected for an admitted user who cannot have a
+// coupon (reason: ReasonSoldOut). A coupon that already has its outcome
+// records nothing.
+func (c *Coupon) Reject(cmd IssueCoupon, reason string, now time.Time) error {
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	if c.Final() {
+		return nil
+	}
+	c.record(CouponRejected{CampaignID: cmd.CampaignID, UserID: cmd.UserID, Reason: reason, RejectedAt: now.UTC()})
 	return nil
 }
 
@@ -57,5 +78,7 @@ func (c *Coupon) apply(e domain.Event) {
 	switch e := e.(type) {
 	case CouponIssued:
 		c.ID, c.CampaignID, c.UserID, c.Issued = e.CouponID, e.CampaignID, e.UserID, true
+	case CouponRejected:
+		c.CampaignID, c.UserID, c.Rejected, c.RejectReason = e.CampaignID, e.UserID, true, e.Reason
 	}
 }

@@ -2,7 +2,6 @@ package coupon
 
 import (
 	"regexp"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/surge-platform/surge/domain"
@@ -24,18 +23,37 @@ func ValidateCampaignID(id string) error {
 	return nil
 }
 
-// ValidateUserID checks a user id: 1..64 printable characters.
-func ValidateUserID(id string) error {
-	n := utf8.RuneCountInString(id)
-	if n < 1 || n > MaxUserLength || !utf8.ValidString(id) {
-		return domain.Invalid("invalid_user_id", "userId must be 1-%d characters", MaxUserLength)
+// NormalizeUserID returns the canonical form of a user id (NFC, trimmed)
+// or an error: 1..64 printable characters, no '/', not "." or "..". Two
+// spellings of one name are one user.
+func NormalizeUserID(id string) (string, error) {
+	clean, ok := domain.CleanID(id, MaxUserLength)
+	if !ok {
+		return "", domain.Invalid("invalid_user_id", "userId must be 1-%d printable characters, without '/' and not '.' or '..'", MaxUserLength)
 	}
-	for _, r := range id {
-		if !unicode.IsPrint(r) {
-			return domain.Invalid("invalid_user_id", "userId must contain printable characters only")
-		}
+	return clean, nil
+}
+
+// ValidateUserID checks a user id is already in its canonical form.
+func ValidateUserID(id string) error {
+	clean, err := NormalizeUserID(id)
+	if err != nil {
+		return err
+	}
+	if clean != id {
+		return domain.Invalid("invalid_user_id", "userId is not in its canonical form (NFC, trimmed)")
 	}
 	return nil
+}
+
+// NormalizeName returns the canonical form of a display name (NFC, trimmed)
+// or an error: 1..200 characters without control characters.
+func NormalizeName(name string) (string, error) {
+	clean, ok := domain.CleanText(name, false)
+	if !ok || clean == "" || utf8.RuneCountInString(clean) > MaxNameLength {
+		return "", domain.Invalid("invalid_name", "name must be 1-%d characters without control characters", MaxNameLength)
+	}
+	return clean, nil
 }
 
 // --- stream ids ---

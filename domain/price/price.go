@@ -30,7 +30,7 @@ func ValidProductID(id string) bool { return validToken(id, MaxProductIDLength) 
 // ValidateProductID checks a product id.
 func ValidateProductID(id string) error {
 	if !ValidProductID(id) {
-		return domain.Invalid("invalid_product_id", "productId must be 1-%d characters of [A-Za-z0-9._-]", MaxProductIDLength)
+		return domain.Invalid("invalid_product_id", "productId must be 1-%d characters of [A-Za-z0-9._-], not \".\" or \"..\"", MaxProductIDLength)
 	}
 	return nil
 }
@@ -39,7 +39,9 @@ func ValidateProductID(id string) error {
 func ValidVendorName(name string) bool { return validToken(name, MaxVendorNameLength) }
 
 func validToken(s string, maxLen int) bool {
-	if len(s) < 1 || len(s) > maxLen {
+	// "." and ".." are path segments with a meaning of their own in the
+	// vendor URLs a product id is put into.
+	if len(s) < 1 || len(s) > maxLen || s == "." || s == ".." {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -118,26 +118,120 @@ func EnsureTopics(ctx context.Context, brokers []string) error {
 	return nil
 }
 
-// Ping checks that a broker answers a metadata request.
-func Ping(ctx context.Context, brokers []string) error {
+// Admin is one long-lived client of the cluster for readiness checks and
+// consumer lag, so a readiness probe never builds a client (and its
+// goroutines) per request. Sarama's calls take no context: each runs in a
+// goroutine that the short network timeouts below bound.
+type Admin struct {
+	client sarama.Client
+	admin  sarama.ClusterAdmin
+}
+
+// NewAdmin connects to brokers.
+func NewAdmin(brokers []string) (*Admin, error) {
 	cfg := SaramaConfig()
 	cfg.Net.DialTimeout = 2 * time.Second
-	cfg.Metadata.Retry.Max = 0
-	done := make(chan error, 1)
+	cfg.Net.ReadTimeout = 5 * time.Second
+	cfg.Net.WriteTimeout = 5 * time.Second
+	cfg.Metadata.Retry.Max = 1
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &Admin{client: client, admin: admin}, nil
+}
+
+// Close releases the client.
+func (a *Admin) Close() error { return a.admin.Close() } // closes the client too
+
+// within runs fn, answering when it returns or when ctx ends.
+func within[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
-		client, err := sarama.NewClient(brokers, cfg)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer client.Close()
-		_, err = client.Controller()
-		done <- err
+		v, err := fn()
+		done <- result{v, err}
 	}()
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.v, r.err
 	case <-ctx.Done():
-		return ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
+}
+
+// Ping checks that the cluster answers a metadata request.
+func (a *Admin) Ping(ctx context.Context) error {
+	_, err := within(ctx, func() (struct{}, error) { return struct{}{}, a.client.RefreshMetadata() })
+	return err
+}
+
+// Queue measures how far consumer group has come on topic.
+func (a *Admin) Queue(group, topic string) *Queue { return &Queue{admin: a, group: group, topic: topic} }
+
+// Queue is one consumer group's backlog on one topic.
+type Queue struct {
+	admin        *Admin
+	group, topic string
+}
+
+// Backlog is the end of the topic now: partition -> next offset.
+func (q *Queue) Backlog(ctx context.Context) (map[int32]int64, error) {
+	return within(ctx, func() (map[int32]int64, error) {
+		if err := q.admin.client.RefreshMetadata(q.topic); err != nil {
+			return nil, err
+		}
+		partitions, err := q.admin.client.Partitions(q.topic)
+		if err != nil {
+			return nil, err
+		}
+		end := make(map[int32]int64, len(partitions))
+		for _, p := range partitions {
+			if end[p], err = q.admin.client.GetOffset(q.topic, p, sarama.OffsetNewest); err != nil {
+				return nil, err
+			}
+		}
+		return end, nil
+	})
+}
+
+// Remaining counts the messages before backlog that the group has not
+// committed yet (a group that never committed starts at the oldest offset).
+func (q *Queue) Remaining(ctx context.Context, backlog map[int32]int64) (int64, error) {
+	return within(ctx, func() (int64, error) {
+		partitions := make([]int32, 0, len(backlog))
+		for p := range backlog {
+			partitions = append(partitions, p)
+		}
+		resp, err := q.admin.admin.ListConsumerGroupOffsets(q.group, map[string][]int32{q.topic: partitions})
+		if err != nil {
+			return 0, err
+		}
+		var remaining int64
+		for p, end := range backlog {
+			committed := int64(-1)
+			if block := resp.GetBlock(q.topic, p); block != nil {
+				if block.Err != sarama.ErrNoError {
+					return 0, block.Err
+				}
+				committed = block.Offset
+			}
+			if committed < 0 {
+				if committed, err = q.admin.client.GetOffset(q.topic, p, sarama.OffsetOldest); err != nil {
+					return 0, err
+				}
+			}
+			remaining += max(0, end-committed)
+		}
+		return remaining, nil
+	})
 }

@@ -38,6 +38,7 @@ var routes = map[string]string{
 	"coupon.issue.v1":           CouponCommands,
 	"coupon.campaign_opened.v1": CouponEvents,
 	"coupon.issued.v1":          CouponEvents,
+	"coupon.rejected.v1":        CouponEvents,
 
 	"price.request_comparison.v1":   PriceCommands,
 	"price.comparison_completed.v1": PriceEvents,

@@ -12,6 +12,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/surge-platform/surge/infra/fault"
 )
 
 // Metadata keys every command and event carries.
@@ -63,7 +65,7 @@ func (Marshaler) Marshal(v any) (*message.Message, error) {
 
 func (Marshaler) Unmarshal(msg *message.Message, v any) error {
 	if err := json.Unmarshal(msg.Payload, v); err != nil {
-		return Permanent(fmt.Errorf("undecodable %s payload: %w", msg.Metadata.Get(NameKey), err))
+		return fault.Permanent(fmt.Errorf("undecodable %s payload: %w", msg.Metadata.Get(NameKey), err))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/surge-platform/surge/infra/fault"
 	"github.com/surge-platform/surge/infra/kafka"
 )
 
@@ -34,7 +35,7 @@ type RetryConfig struct {
 //	CorrelationID  copies the correlation id onto produced messages
 //	PoisonQueue    stores a message whose error survived the retries
 //	Retry          retries transient errors with exponential backoff;
-//	               permanent ones (IsPermanent) fall through at once
+//	               permanent ones (fault.IsPermanent) fall through at once
 //	countAttempts  records how many times the handler ran (shown in the queue)
 //	Recoverer      turns a panic into an error, so it is retried and poisoned
 //
@@ -59,7 +60,7 @@ func NewRouter(retry RetryConfig, closeTimeout time.Duration, poison message.Pub
 			MaxElapsedTime:      retry.MaxElapsedTime,
 			Multiplier:          2,
 			RandomizationFactor: 0.2,
-			ShouldRetry:         func(p middleware.RetryParams) bool { return !IsPermanent(p.Err) },
+			ShouldRetry:         func(p middleware.RetryParams) bool { return !fault.IsPermanent(p.Err) },
 			Logger:              logger,
 		}.Middleware,
 		countAttempts,
@@ -83,7 +84,7 @@ func requireCommand(name string) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			if got := msg.Metadata.Get(NameKey); got != name {
-				return nil, Permanent(fmt.Errorf("unexpected message type %q on a %s topic", got, name))
+				return nil, fault.Permanent(fmt.Errorf("unexpected message type %q on a %s topic", got, name))
 			}
 			return h(msg)
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/surge-platform/surge/infra/fault"
 )
 
 //go:embed migrations/*.sql
@@ -67,7 +69,7 @@ func ensureDatabase(ctx context.Context, dsn string) error {
 	}
 	defer adb.Close()
 	_, err = adb.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name))
-	if err != nil && !strings.Contains(err.Error(), "already exists") {
+	if err != nil && fault.SQLState(err) != "42P04" { // duplicate_database: another instance created it first
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil

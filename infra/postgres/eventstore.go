@@ -17,8 +17,10 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/surge-platform/surge/domain"
+	"github.com/surge-platform/surge/infra/fault"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/projections"
 )
 
 // VersionConflictError: the stream was not at the expected version.
@@ -155,6 +157,14 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 		return nil
 	})
 	if err != nil {
+		var conflict *VersionConflictError
+		if !errors.As(err, &conflict) && fault.IsDataError(err) {
+			// PostgreSQL refused the data itself (invalid UTF-8 in a
+			// field, a violated constraint): the same append fails the
+			// same way every time. Repositories look for the constraints
+			// they expect (a quota) through the wrapper.
+			return nil, fault.Permanent(fmt.Errorf("append to %s: %w", streamID, err))
+		}
 		return nil, err
 	}
 	s.outbox.committed(streamID)
@@ -242,4 +252,66 @@ func (s *EventStore) ReadAll(ctx context.Context, afterPosition int64, limit int
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// ReadCommitted implements projections.EventHistory: up to limit events
+// after cp in (transaction id, position) order, from transactions older
+// than every transaction still running, decoded. Unlike ReadAll, a reader
+// that follows it never steps over an event whose transaction commits after
+// a later position became visible (positions are handed out at insert, not
+// at commit).
+func (s *EventStore) ReadCommitted(ctx context.Context, cp projections.Checkpoint, limit int) ([]projections.StoredEvent, projections.Checkpoint, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT transaction_id::text, position, stream_id, stream_version, event_type, payload
+		FROM events
+		WHERE (transaction_id, position) > ($1::text::xid8, $2)
+		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, position LIMIT $3`, strconv.FormatUint(cp.TransactionID, 10), cp.Position, limit)
+	if err != nil {
+		return nil, cp, err
+	}
+	defer rows.Close()
+	var out []projections.StoredEvent
+	for rows.Next() {
+		var e projections.StoredEvent
+		var tx, typ string
+		var payload []byte
+		if err := rows.Scan(&tx, &e.Position, &e.StreamID, &e.StreamVersion, &typ, &payload); err != nil {
+			return nil, cp, err
+		}
+		next, err := strconv.ParseUint(tx, 10, 64)
+		if err != nil {
+			return nil, cp, fmt.Errorf("transaction id %q: %w", tx, err)
+		}
+		if e.Event, err = s.Decode(typ, payload); err != nil {
+			return nil, cp, fmt.Errorf("position %d: %w", e.Position, err)
+		}
+		cp = projections.Checkpoint{TransactionID: next, Position: e.Position}
+		out = append(out, e)
+	}
+	return out, cp, rows.Err()
+}
+
+// LoadCheckpoint returns the checkpoint saved under name (zero if none).
+func (s *EventStore) LoadCheckpoint(ctx context.Context, name string) (projections.Checkpoint, error) {
+	var cp projections.Checkpoint
+	var tx string
+	err := s.db.QueryRowContext(ctx, `SELECT transaction_id::text, position FROM projection_checkpoints WHERE name = $1`, name).Scan(&tx, &cp.Position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return projections.Checkpoint{}, nil
+	}
+	if err != nil {
+		return cp, err
+	}
+	cp.TransactionID, err = strconv.ParseUint(tx, 10, 64)
+	return cp, err
+}
+
+// SaveCheckpoint stores cp under name.
+func (s *EventStore) SaveCheckpoint(ctx context.Context, name string, cp projections.Checkpoint) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO projection_checkpoints (name, transaction_id, position, updated_at) VALUES ($1, $2::text::xid8, $3, now())
+		ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, position = EXCLUDED.position, updated_at = now()`,
+		name, strconv.FormatUint(cp.TransactionID, 10), cp.Position)
+	return err
 }

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	watermillsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/surge-platform/surge/infra/fault"
 )
 
 // OutboxConfig tunes the outbox. Watermill's forwarder moves one message at
@@ -181,8 +182,8 @@ func (w *wakeup) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 		if errors.Is(err, context.Canceled) {
 			return 0 // closing
 		}
-		if strings.Contains(strings.ToLower(err.Error()), "concurrent update") || strings.Contains(strings.ToLower(err.Error()), "deadlock") {
-			return 0 // another forwarder instance holds the shard; try again
+		if code := fault.SQLState(err); code == "40001" || code == "40P01" {
+			return 0 // serialization failure or deadlock: another forwarder instance holds the shard; try again
 		}
 		logger.Error("Error querying the outbox", err, nil)
 		return 500 * time.Millisecond

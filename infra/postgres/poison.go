@@ -73,6 +73,13 @@ func (q *PoisonQueue) List(ctx context.Context, limit int) ([]messaging.PoisonEn
 	return entries, rows.Err()
 }
 
+// Size counts the entries in the queue.
+func (q *PoisonQueue) Size(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT count(*) FROM `+poisonTable).Scan(&n)
+	return n, err
+}
+
 // Get returns one entry.
 func (q *PoisonQueue) Get(ctx context.Context, id int64) (messaging.PoisonEntry, error) {
 	e, err := scanPoison(q.db.QueryRowContext(ctx, `SELECT `+poisonColumns+` FROM `+poisonTable+` WHERE "offset" = $1`, id))

@@ -34,6 +34,9 @@ import (
 // failure of that vendor.
 const MaxBodyBytes = 16 << 10
 
+// MaxHeaderBytes caps a vendor's response headers.
+const MaxHeaderBytes = 16 << 10
+
 // ProductIDPlaceholder is replaced by the (path-escaped) product id.
 const ProductIDPlaceholder = "{productId}"
 
@@ -84,14 +87,17 @@ func New(vendors []Vendor, timeout time.Duration, reg prometheus.Registerer) (*C
 		seen[v.Name] = true
 	}
 	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
-		ForceAttemptHTTP2:     true,
+		// Vendors are called directly: an HTTP_PROXY in the environment
+		// must not reroute (or observe) the calls.
+		Proxy:                  nil,
+		MaxResponseHeaderBytes: MaxHeaderBytes,
+		DialContext:            (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:           256,
+		MaxIdleConnsPerHost:    64,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
+		ForceAttemptHTTP2:      true,
 	}
 	c := &Client{
 		vendors: append([]Vendor(nil), vendors...),
@@ -210,6 +216,9 @@ func (c *Client) quote(ctx context.Context, v Vendor, productID string) price.Qu
 // string currency, and checks the offer against the domain's rules. Any
 // deviation is a reason for the vendor to count as failed.
 func decodeOffer(vendor string, body []byte) (price.Offer, string) {
+	if key, dup := duplicateKey(body); dup {
+		return price.Offer{}, fmt.Sprintf("answer has the key %q twice", key)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var a answer
 	if err := dec.Decode(&a); err != nil {
@@ -237,4 +246,31 @@ func decodeOffer(vendor string, body []byte) (price.Offer, string) {
 		return price.Offer{}, "invalid offer: " + err.Error()
 	}
 	return o, ""
+}
+
+// duplicateKey finds a key that occurs twice in the top-level object of
+// body: which of two prices is meant cannot be known, so such an answer is
+// garbage (encoding/json would silently keep the last one).
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false // not an object: the decoder says so
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return key, true
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,9 +72,21 @@ type App struct {
 	httpServer *http.Server
 	listener   net.Listener
 	priceHub   *redis.PriceHub // the API's one subscription to price outcomes
-	resender   *handlers.ResendPendingAdmissions
+	kafkaAdmin *kafka.Admin    // readiness and consumer lag, one client for the process
 	store      *postgres.EventStore
+	jobs       []job // background jobs of the roles asked for
 	closeOnce  sync.Once
+}
+
+// job is a background loop of a role: it runs until its context ends.
+type job struct {
+	name string
+	run  func(ctx context.Context)
+}
+
+// setting names the environment variable to fix in a start-up error.
+func setting(name string, err error) error {
+	return fmt.Errorf("%w (check %s)", err, name)
 }
 
 // New connects to every dependency, migrates the schema, creates topics
@@ -90,7 +103,7 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 	a.brokers = cfg.KafkaBrokers
 	if len(a.brokers) == 0 {
 		if a.broker, err = kafka.StartBroker(cfg.EmbeddedKafkaAddr); err != nil {
-			return nil, fmt.Errorf("embedded kafka: %w", err)
+			return nil, setting("SURGE_EMBEDDED_KAFKA_ADDR", fmt.Errorf("embedded kafka: %w", err))
 		}
 		a.brokers = a.broker.ListenAddrs()
 		logger.Warn("SURGE_KAFKA_BROKERS is empty: started an embedded in-process Kafka broker (kfake); its data is lost on exit", "addr", a.brokers[0])
@@ -98,10 +111,13 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err = kafka.EnsureTopics(startCtx, a.brokers); err != nil {
-		return nil, err
+		return nil, setting("SURGE_KAFKA_BROKERS", err)
+	}
+	if a.kafkaAdmin, err = kafka.NewAdmin(a.brokers); err != nil {
+		return nil, setting("SURGE_KAFKA_BROKERS", fmt.Errorf("kafka admin client: %w", err))
 	}
 	if a.db, err = postgres.Open(startCtx, cfg.DatabaseURL, cfg.DatabaseMaxConns); err != nil {
-		return nil, err
+		return nil, setting("SURGE_DATABASE_URL", err)
 	}
 	if err = postgres.Migrate(startCtx, a.db); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
@@ -109,7 +125,7 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 	a.poisonDB = a.db
 	if cfg.PoisonDatabaseURL != cfg.DatabaseURL {
 		if a.poisonDB, err = postgres.Open(startCtx, cfg.PoisonDatabaseURL, 8); err != nil {
-			return nil, fmt.Errorf("poison database: %w", err)
+			return nil, setting("SURGE_POISON_DATABASE_URL", fmt.Errorf("poison database: %w", err))
 		}
 	}
 	if err = postgres.InitPoisonTables(startCtx, a.poisonDB); err != nil {
@@ -122,8 +138,8 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 	if err = outbox.InitTables(startCtx, a.db); err != nil {
 		return nil, err
 	}
-	if a.rdb, err = redis.Connect(startCtx, cfg.RedisURL); err != nil {
-		return nil, err
+	if a.rdb, err = redis.Connect(startCtx, cfg.RedisURL, cfg.RedisTimeout); err != nil {
+		return nil, setting("SURGE_REDIS_URL", err)
 	}
 
 	a.registry = prometheus.NewRegistry()
@@ -142,16 +158,30 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 	a.store = store
 	couponRepo := postgres.NewCouponRepository(store)
 	campaigns := redis.NewCampaigns(a.rdb, cfg.RedisPrefix)
-	openCampaign := handlers.OpenCampaignHandler{Campaigns: couponRepo, Gate: campaigns}
 	prices := redis.NewPrices(a.rdb, cfg.RedisPrefix)
+	leases := redis.NewLeases(a.rdb, cfg.RedisPrefix)
+	marker := redis.NewDataMarker(a.rdb, cfg.RedisPrefix)
+	gateRepairs := &handlers.RepairCampaignGate{
+		Campaigns:    couponRepo,
+		Outcomes:     couponRepo,
+		Queue:        a.kafkaAdmin.Queue(handlers.IssueCouponHandler{}.HandlerName(), kafka.CouponCommands),
+		Gate:         campaigns,
+		Exclusive:    leases,
+		DrainTimeout: cfg.GateDrainTimeout,
+		Logger:       logger,
+	}
 
 	if roles.Commands || roles.Projections {
 		poisonPub, err := postgres.NewPoisonPublisher(a.poisonDB, a.wmLog)
 		if err != nil {
 			return nil, err
 		}
+		observed, err := messaging.NewObservedPoison(poisonPub, logger, a.registry)
+		if err != nil {
+			return nil, err
+		}
 		retry := messaging.RetryConfig{MaxRetries: cfg.RetryMax, InitialInterval: cfg.RetryInitial, MaxInterval: cfg.RetryMaxInterval, MaxElapsedTime: cfg.RetryMaxElapsed}
-		if a.router, err = messaging.NewRouter(retry, cfg.ShutdownTimeout, poisonPub, a.wmLog); err != nil {
+		if a.router, err = messaging.NewRouter(retry, cfg.ShutdownTimeout, observed, a.wmLog); err != nil {
 			return nil, err
 		}
 		metricsBuilder.AddPrometheusRouterMetrics(a.router)
@@ -168,11 +198,13 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 			}
 			vendorClient, err := vendors.New(priceVendors, cfg.PriceVendorTimeout, a.registry)
 			if err != nil {
-				return nil, err
+				return nil, setting("SURGE_PRICE_VENDORS", err)
 			}
+			issueCoupon := handlers.IssueCouponHandler{Campaigns: couponRepo, Coupons: couponRepo}
+			requestPrices := handlers.RequestPriceComparisonHandler{Comparisons: postgres.NewPriceComparisonRepository(store), Vendors: vendorClient, TTL: cfg.PriceTTL, Logger: logger}
 			err = messaging.AddCommandHandlers(a.router, subscribers, a.wmLog,
-				handlers.IssueCouponHandler{Campaigns: couponRepo, Coupons: couponRepo},
-				handlers.RequestPriceComparisonHandler{Comparisons: postgres.NewPriceComparisonRepository(store), Vendors: vendorClient, TTL: cfg.PriceTTL},
+				cqrs.NewCommandHandler(issueCoupon.HandlerName(), issueCoupon.Handle),
+				cqrs.NewCommandHandler(requestPrices.HandlerName(), requestPrices.Handle),
 			)
 			if err != nil {
 				return nil, err
@@ -187,6 +219,7 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 				Handlers: []cqrs.GroupEventHandler{
 					cqrs.NewGroupEventHandler(campaignProjection.OnCampaignOpened),
 					cqrs.NewGroupEventHandler(campaignProjection.OnCouponIssued),
+					cqrs.NewGroupEventHandler(campaignProjection.OnCouponRejected),
 				},
 			}, messaging.EventGroup{
 				Name:  priceProjection.Name(),
@@ -199,6 +232,22 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 			if err != nil {
 				return nil, err
 			}
+			caughtUp := prometheus.NewCounter(prometheus.CounterOpts{
+				Namespace: "surge", Name: "projection_catchup_events_total",
+				Help: "Events applied to the read models from the event store (catch-up and rebuilds), on top of Kafka's deliveries.",
+			})
+			a.registry.MustRegister(caughtUp)
+			catchUp := &projections.CatchUp{
+				History:       store,
+				Targets:       ReadModels(cfg, a.rdb),
+				Marker:        marker,
+				Exclusive:     leases,
+				Interval:      cfg.CatchUpInterval,
+				WatchInterval: cfg.RedisWatchInterval,
+				Logger:        logger,
+				Applied:       func(n int) { caughtUp.Add(float64(n)) },
+			}
+			a.jobs = append(a.jobs, job{"projection catch-up", catchUp.Run})
 		}
 	}
 	if roles.Forwarder {
@@ -225,12 +274,17 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 			Hold:       max(30*time.Second, 2*cfg.PriceVendorTimeout+5*time.Second),
 			RetryAfter: cfg.PriceVendorTimeout,
 		}
+		ambiguous := &handlers.ReleaseAmbiguousAdmissions{Gate: campaigns, Interval: 200 * time.Millisecond, Max: 100_000, Logger: logger}
+		poisonQueue := postgres.NewPoisonQueue(a.poisonDB, a.kafkaPub)
+		if err := a.registerAPIMetrics(ambiguous, poisonQueue); err != nil {
+			return nil, err
+		}
 		handler, err := api.NewHandler(api.Deps{
 			Commands:       bus,
-			OpenCampaign:   openCampaign,
-			Gate:           campaigns,
-			Campaigns:      campaigns,
-			Poison:         postgres.NewPoisonQueue(a.poisonDB, a.kafkaPub),
+			OpenCampaign:   handlers.OpenCampaignHandler{Campaigns: couponRepo, Gate: campaigns, Repairs: gateRepairs},
+			Apply:          handlers.ApplyForCouponHandler{Gate: campaigns, Commands: bus, Repairs: gateRepairs, Ambiguous: ambiguous},
+			Campaigns:      handlers.CouponQueries{ReadModel: campaigns, Repairs: gateRepairs},
+			Poison:         poisonQueue,
 			Prices:         priceDeps,
 			AdminToken:     cfg.AdminToken,
 			MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -238,35 +292,54 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 			MetricsHandler: promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}),
 			ReadyChecks: map[string]api.Check{
 				"postgres": a.db.PingContext,
-				"redis":    func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
-				"kafka":    func(ctx context.Context) error { return kafka.Ping(ctx, a.brokers) },
+				"redis":    redisReadiness(a.rdb, marker, gateRepairs),
+				"kafka":    a.kafkaAdmin.Ping,
 			},
 		})
 		if err != nil {
 			return nil, err
 		}
 		if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+			return nil, setting("SURGE_HTTP_ADDR", fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err))
 		}
-		a.httpServer = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+		maxConns := cfg.HTTPMaxConns
+		if maxConns == 0 {
+			maxConns = api.DefaultMaxConns()
+		}
+		a.listener = api.LimitListener(a.listener, maxConns, a.registry)
+		a.httpServer = api.NewServer(handler, api.ServerOptions{
+			ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+			ReadTimeout:       cfg.HTTPReadTimeout,
+			WriteTimeout:      cfg.HTTPWriteTimeout,
+			IdleTimeout:       cfg.HTTPIdleTimeout,
+			MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
+		})
 		a.httpServer.RegisterOnShutdown(a.priceHub.WakeAll) // held ?wait requests answer now, not at their deadline
 
 		// The API takes gate slots, so it also re-sends the commands of
-		// slots a crashed API never sent (every API instance may; re-sends
-		// are idempotent).
+		// slots a crashed API never sent (one instance at a time; re-sends
+		// are idempotent), settles admissions whose outcome it could not
+		// learn, and repairs gates Redis lost.
 		resent := prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "surge", Name: "coupon_commands_resent_total",
-			Help: "IssueCoupon commands re-sent for admissions that had no coupon after SURGE_RESEND_GRACE.",
+			Help: "IssueCoupon commands re-sent for admissions that had no outcome after SURGE_RESEND_GRACE.",
 		})
 		a.registry.MustRegister(resent)
-		a.resender = &handlers.ResendPendingAdmissions{
+		resender := handlers.ResendPendingAdmissions{
+			Campaigns:  couponRepo,
 			Admissions: campaigns,
 			Commands:   bus,
+			Exclusive:  leases,
 			Grace:      cfg.ResendGrace,
 			Interval:   cfg.ResendInterval,
 			Resent:     func(n int) { resent.Add(float64(n)) },
 			Logger:     a.logger,
 		}
+		a.jobs = append(a.jobs,
+			job{"coupon resender", resender.Run},
+			job{"ambiguous admissions", ambiguous.Run},
+			job{"gate repairs", gateRepairs.Run},
+		)
 	}
 	return a, nil
 }
@@ -335,8 +408,8 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	}
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
-	if a.resender != nil {
-		start("resender", func() error { a.resender.Run(jobsCtx); return nil })
+	for _, j := range a.jobs {
+		start(j.name, func() error { j.run(jobsCtx); return nil })
 	}
 	for _, r := range running {
 		select {
@@ -398,6 +471,9 @@ func (a *App) closeAll() {
 	if a.kafkaPub != nil {
 		a.kafkaPub.Close()
 	}
+	if a.kafkaAdmin != nil {
+		a.kafkaAdmin.Close()
+	}
 	if a.priceHub != nil {
 		a.priceHub.Close()
 	}
@@ -418,4 +494,61 @@ func (a *App) closeAll() {
 // EventTypes are every domain event the event store must decode.
 func EventTypes() []domain.Event {
 	return append(coupon.EventTypes(), price.EventTypes()...)
+}
+
+// ReadModels are every projection, for catch-up and `surge rebuild`.
+func ReadModels(cfg config.Config, rdb goredis.UniversalClient) []projections.Projection {
+	return []projections.Projection{
+		projections.CampaignProjection{Store: redis.NewCampaigns(rdb, cfg.RedisPrefix)},
+		projections.PriceComparisonProjection{Store: redis.NewPrices(rdb, cfg.RedisPrefix), RetryBackoff: cfg.PriceRetryBackoff},
+	}
+}
+
+// redisReadiness reports Redis failed when it does not answer, and
+// repairing (not failed: every instance would leave the load balancer)
+// while read models or gates are rebuilt from the event store.
+func redisReadiness(rdb goredis.UniversalClient, marker *redis.DataMarker, gates *handlers.RepairCampaignGate) api.Check {
+	return func(ctx context.Context) error {
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return err
+		}
+		present, err := marker.Present(ctx)
+		if err != nil {
+			return err
+		}
+		if !present {
+			return fmt.Errorf("%w: Redis lost its data (marker missing); read models are being rebuilt from the event store", api.ErrRepairing)
+		}
+		if ids := gates.Repairing(); len(ids) > 0 {
+			return fmt.Errorf("%w: admission gates being rebuilt from the event store: %s", api.ErrRepairing, strings.Join(ids, ", "))
+		}
+		return nil
+	}
+}
+
+// registerAPIMetrics registers the API role's gauges.
+func (a *App) registerAPIMetrics(ambiguous *handlers.ReleaseAmbiguousAdmissions, poison *postgres.PoisonQueue) error {
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "surge", Name: "coupon_admissions_unresolved",
+			Help: "Admissions whose outcome Redis did not report (timeout), waiting to be released.",
+		}, func() float64 { return float64(ambiguous.Pending()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "surge", Name: "poison_queue_size",
+			Help: "Messages in the poison queue (-1 when the count could not be read).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, err := poison.Size(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}),
+	} {
+		if err := a.registry.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

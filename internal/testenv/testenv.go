@@ -128,6 +128,9 @@ func Config(t testing.TB) config.Config {
 	cfg.RetryMaxInterval = 100 * time.Millisecond
 	cfg.RetryMaxElapsed = 5 * time.Second
 	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.RedisWatchInterval = 100 * time.Millisecond
+	cfg.CatchUpInterval = 500 * time.Millisecond
+	cfg.GateDrainTimeout = 10 * time.Second
 	cfg.LogLevel = "warn"
 	return cfg
 }
