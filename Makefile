@@ -10,8 +10,19 @@ export SURGE_ADMIN_TOKEN ?= dev-admin-token
 ## SURGE_PRICE_VENDORS is set, simulated price vendors (surge vendor-sim) run beside it and stop with it
 VENDOR_SIM_ADDR  ?= 127.0.0.1:9300
 VENDOR_SIM_FLAGS ?= --vendors a,b,c --latency 300ms --jitter 50ms --failure-rate 0
+# make forwards SIGTERM to its recipe, but on a SIGINT sent to make alone
+# (not to the terminal's whole process group, as Ctrl-C does) it only waits
+# for the recipe to end. The one trace of that SIGINT is that make stops
+# catching it (its handler resets it to the default): this watcher sees so
+# in /proc and stops the recipe (Linux; elsewhere it does nothing).
+define MAKE_SIGINT_WATCH
+caught() { s=$$(awk '/^SigCgt/{print $$2}' /proc/$$PPID/status 2>/dev/null) || return 1; \
+  case "$$s" in *[2367abef]) return 0;; esac; return 1; }; \
+if caught; then ( while kill -0 $$srv 2>/dev/null; do caught || { kill -TERM $$$$; break; }; sleep 0.3; done ) & watch=$$!; fi;
+endef
+
 run: build
-	@export SURGE_LOG_FORMAT=text; sim=; srv=; \
+	@export SURGE_LOG_FORMAT=text; sim=; srv=; watch=; \
 	stop() { kill -TERM $$srv $$sim 2>/dev/null; }; \
 	trap stop INT TERM; \
 	if [ -z "$$SURGE_PRICE_VENDORS" ]; then \
@@ -22,8 +33,10 @@ run: build
 	  echo "vendor-sim on $(VENDOR_SIM_ADDR): $$SURGE_PRICE_VENDORS"; \
 	fi; \
 	./$(BIN) serve & srv=$$!; \
+	$(MAKE_SIGINT_WATCH) \
 	wait $$srv; status=$$?; \
 	while kill -0 $$srv 2>/dev/null; do wait $$srv; status=$$?; done; \
+	[ -n "$$watch" ] && kill $$watch 2>/dev/null; \
 	[ -n "$$sim" ] && { kill -TERM $$sim 2>/dev/null; wait $$sim; }; \
 	case $$status in 130|143) status=0;; esac; exit $$status
 

@@ -400,6 +400,7 @@ func (s *stack) env(t testing.TB) map[string]string {
 		"SURGE_REDIS_URL":              redisURL,
 		"SURGE_REDIS_PREFIX":           s.RedisPrefix,
 		"SURGE_HTTP_ADDR":              fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"SURGE_METRICS_ADDR":           fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"SURGE_ADMIN_TOKEN":            adminToken,
 		"SURGE_LOG_FORMAT":             "json",
 		"SURGE_LOG_LEVEL":              "info",
@@ -599,6 +600,21 @@ func (s *surgeProc) Do(method, path string, body any, headers ...string) (int, [
 	defer res.Body.Close()
 	out, err := io.ReadAll(res.Body)
 	return res.StatusCode, out, res.Header, err
+}
+
+// MetricsAt is the text of /metrics of a process without the api role
+// (served on SURGE_METRICS_ADDR).
+func (s *surgeProc) MetricsAt() (string, error) {
+	res, err := s.client.Get("http://" + s.Env["SURGE_METRICS_ADDR"] + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics on %s: %d", s.Env["SURGE_METRICS_ADDR"], res.StatusCode)
+	}
+	return string(b), err
 }
 
 // Metrics is the text of /metrics.

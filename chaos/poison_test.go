@@ -80,7 +80,7 @@ func TestPoisonedCommandNeverStallsItsPartition(t *testing.T) {
 	}
 	goodCorrelation := header.Get("X-Correlation-ID")
 
-	st.startSurge(t, productionRetries, "commands")
+	cmds := st.startSurge(t, productionRetries, "commands")
 	ready := time.Now()
 	var poisonedAfter, issuedAfter time.Duration
 	var entries []messaging.PoisonEntry
@@ -130,6 +130,21 @@ func TestPoisonedCommandNeverStallsItsPartition(t *testing.T) {
 	}
 	if e.Attempts != 1 {
 		t.Errorf("the bad command was tried %d times, want 1 (a data error is permanent)", e.Attempts)
+	}
+
+	// Never silent: one WARN line where it was poisoned, and the queue's
+	// size in the metrics.
+	warned := cmds.LogLines(`"msg":"message moved to the poison queue"`)
+	if len(warned) != 1 || !strings.Contains(warned[0], `"level":"WARN"`) || !strings.Contains(warned[0], `"handler":"IssueCouponHandler"`) ||
+		!strings.Contains(warned[0], `"topic":"coupons.commands"`) || !strings.Contains(warned[0], badID) {
+		t.Errorf("poison log lines: %q, want one WARN naming the handler, topic and message", warned)
+	}
+	if text, err := front.Metrics(); err != nil || metricValue(text, "surge_poison_queue_size") != 1 {
+		t.Errorf("surge_poison_queue_size = %v (%v), want 1", metricValue(text, "surge_poison_queue_size"), err)
+	}
+	if text, err := cmds.MetricsAt(); err != nil || metricValue(text, "surge_poisoned_total", "topic", "coupons.commands", "handler", "IssueCouponHandler") != 1 {
+		t.Errorf("surge_poisoned_total{coupons.commands,IssueCouponHandler} = %v (%v), want 1",
+			metricValue(text, "surge_poisoned_total", "topic", "coupons.commands", "handler", "IssueCouponHandler"), err)
 	}
 
 	// Only the good coupon was stored, with the API's correlation id.

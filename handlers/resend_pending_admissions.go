@@ -38,7 +38,7 @@ type ResendPendingAdmissions struct {
 	Exclusive  Exclusive
 	Grace      time.Duration // how long an admission may wait for its outcome
 	Interval   time.Duration
-	Batch      int        // most commands re-sent per pass; 0 means 1000
+	Batch      int         // most commands re-sent per pass; 0 means 1000
 	Resent     func(n int) // metrics hook; may be nil
 	Clock      Clock
 	Logger     *slog.Logger

@@ -65,9 +65,16 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 		Checks map[string]string `json:"checks"`
 	}
 	res.JSON(t, &body)
-	if res.Status != http.StatusServiceUnavailable || body.Status != "not_ready" || body.Checks["redis"] == "ok" ||
+	if res.Status != http.StatusServiceUnavailable || body.Status != "not_ready" || body.Checks["redis"] != "failed" ||
 		body.Checks["postgres"] != "ok" || body.Checks["kafka"] != "ok" {
 		t.Fatalf("readyz with Redis cut: %d %s", res.Status, res.Body)
+	}
+	// Why is for operators only: the admin token shows the detail.
+	if strings.Contains(string(res.Body), "detail") || strings.Contains(string(res.Body), redisProxy.Addr()) {
+		t.Fatalf("readyz without the admin token shows detail: %s", res.Body)
+	}
+	if res := app.do(t, "GET", "/readyz", nil, "Authorization", "Bearer "+cfg.AdminToken); !strings.Contains(string(res.Body), `"detail":{"redis":`) {
+		t.Fatalf("readyz with the admin token: %d %s", res.Status, res.Body)
 	}
 	// An application now cannot pass the gate: 503, not a guess.
 	if res := app.do(t, "POST", "/v1/campaigns/metrics/applications", `{"userId":"u2"}`); res.Status != http.StatusServiceUnavailable || res.ErrorCode() != "unavailable" {

@@ -141,3 +141,23 @@ func TestStreamIDsAreUnambiguous(t *testing.T) {
 		t.Fatalf("stream id = %q", got)
 	}
 }
+
+func TestUserIDsAreNormalisedAndNamesCleaned(t *testing.T) {
+	a, errA := coupon.NormalizeUserID("Jose\u0301")
+	b, errB := coupon.NormalizeUserID(" Jos\u00e9")
+	if errA != nil || errB != nil || a != b {
+		t.Fatalf("NFD and NFC forms of one name: %q %v, %q %v", a, errA, b, errB)
+	}
+	for _, bad := range []string{"a/b", ".", "..", "u\x00", "\x1b[1m"} {
+		if _, err := coupon.NormalizeUserID(bad); domain.KindOf(err) != domain.KindInvalid {
+			t.Errorf("user id %q accepted", bad)
+		}
+	}
+	for _, bad := range []string{"Spring\x00", "\x1b[31mSpring", "Spring\nsale"} {
+		c := coupon.LoadCampaign(nil)
+		err := c.Open(coupon.OpenCampaign{CampaignID: "spring", Name: bad, Limit: 1}, now)
+		if de, ok := err.(*domain.Error); !ok || de.Code != "invalid_name" {
+			t.Errorf("name %q: %v, want invalid_name", bad, err)
+		}
+	}
+}

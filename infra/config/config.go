@@ -16,6 +16,7 @@ import (
 // Config is the whole configuration of a Surge process.
 type Config struct {
 	HTTPAddr          string        // SURGE_HTTP_ADDR
+	MetricsAddr       string        // SURGE_METRICS_ADDR: /metrics and /healthz of a process without the api role ("": none)
 	DatabaseURL       string        // SURGE_DATABASE_URL
 	PoisonDatabaseURL string        // SURGE_POISON_DATABASE_URL (default: SURGE_DATABASE_URL)
 	DatabaseMaxConns  int           // SURGE_DATABASE_MAX_CONNS
@@ -69,6 +70,7 @@ type PriceVendor struct {
 func Load() (Config, error) {
 	c := Config{
 		HTTPAddr:          env("SURGE_HTTP_ADDR", "127.0.0.1:8080"),
+		MetricsAddr:       env("SURGE_METRICS_ADDR", ""),
 		DatabaseURL:       env("SURGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/surge?sslmode=disable"),
 		RedisURL:          env("SURGE_REDIS_URL", "redis://127.0.0.1:6379/0"),
 		RedisPrefix:       env("SURGE_REDIS_PREFIX", "surge:"),

@@ -176,7 +176,9 @@ func (a *Admin) Ping(ctx context.Context) error {
 }
 
 // Queue measures how far consumer group has come on topic.
-func (a *Admin) Queue(group, topic string) *Queue { return &Queue{admin: a, group: group, topic: topic} }
+func (a *Admin) Queue(group, topic string) *Queue {
+	return &Queue{admin: a, group: group, topic: topic}
+}
 
 // Queue is one consumer group's backlog on one topic.
 type Queue struct {

@@ -67,6 +67,12 @@ func TestGarbageCountsAsThatVendorFailingNeverAsAPrice(t *testing.T) {
 		{"missing currency", answer(200, "application/json", `{"price":5}`), price.QuoteFailed, 0, "no currency"},
 		{"lowercase currency", answer(200, "application/json", `{"price":5,"currency":"usd"}`), price.QuoteFailed, 0, "invalid_currency"},
 		{"numeric currency", answer(200, "application/json", `{"price":5,"currency":840}`), price.QuoteFailed, 0, "not a JSON offer"},
+		{"duplicate price", answer(200, "application/json", `{"price":500,"currency":"USD","price":5}`), price.QuoteFailed, 0, `"price" twice`},
+		{"duplicate currency", answer(200, "application/json", `{"price":5,"currency":"USD","currency":"KRW"}`), price.QuoteFailed, 0, `"currency" twice`},
+		{"huge headers", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Pad", strings.Repeat("x", vendors.MaxHeaderBytes+1))
+			answer(200, "application/json", `{"price":5,"currency":"USD"}`)(w, r)
+		}, price.QuoteFailed, 0, "request failed"},
 		{"huge body", answer(200, "application/json", `{"price":5,"currency":"USD","pad":"`+strings.Repeat("x", vendors.MaxBodyBytes)+`"}`), price.QuoteFailed, 0, "larger than"},
 	}
 	for _, tc := range cases {
@@ -155,6 +161,39 @@ func TestUnreachableVendorFails(t *testing.T) {
 	q := c.Quote(context.Background(), "p")
 	if q[0].Status != price.QuoteFailed || !strings.Contains(q[0].Reason, "request failed") {
 		t.Fatalf("quote = %+v", q[0])
+	}
+}
+
+// An HTTP_PROXY in the environment does not reroute vendor calls, and the
+// product id is one escaped path segment of the vendor's URL.
+func TestVendorCallsGoDirectAndEscapeTheProductID(t *testing.T) {
+	var proxied atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { proxied.Add(1); w.WriteHeader(502) }))
+	defer proxy.Close()
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("http_proxy", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	var paths []string
+	url := vendorServer(t, func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.EscapedPath())
+		answer(200, "application/json", `{"price":5,"currency":"USD"}`)(w, r)
+	})
+	c, err := vendors.New([]vendors.Vendor{{Name: "v", URL: url}}, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"sku-1", "a.b"} {
+		if q := c.Quote(context.Background(), id); q[0].Status != price.QuoteOffered {
+			t.Fatalf("%s: %+v", id, q[0])
+		}
+	}
+	if proxied.Load() != 0 || len(paths) != 2 || paths[0] != "/products/sku-1" || paths[1] != "/products/a.b" {
+		t.Fatalf("proxied %d, vendor saw %q", proxied.Load(), paths)
+	}
+	for _, bad := range []string{".", "..", "a/b", "a b", ""} {
+		if price.ValidProductID(bad) {
+			t.Errorf("product id %q accepted", bad)
+		}
 	}
 }
 

@@ -341,10 +341,26 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 			job{"gate repairs", gateRepairs.Run},
 		)
 	}
+	if !roles.API && cfg.MetricsAddr != "" {
+		// A process without the API still shows operators its metrics.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"status":"ok"}`)) //nolint:errcheck
+		})
+		if a.listener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, setting("SURGE_METRICS_ADDR", fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err))
+		}
+		a.httpServer = api.NewServer(mux, api.ServerOptions{ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout, ReadTimeout: cfg.HTTPReadTimeout,
+			WriteTimeout: cfg.HTTPWriteTimeout, IdleTimeout: cfg.HTTPIdleTimeout, MaxHeaderBytes: cfg.HTTPMaxHeaderBytes})
+	} else if !roles.API {
+		logger.Info("no api role and SURGE_METRICS_ADDR is empty: this process serves no /metrics")
+	}
 	return a, nil
 }
 
-// Addr is where the API listens ("" without the API role).
+// Addr is where the API (or, without it, the metrics endpoint) listens ("" without the API role).
 func (a *App) Addr() string {
 	if a.listener == nil {
 		return ""
