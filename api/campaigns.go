@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -9,7 +10,33 @@ import (
 
 	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/handlers"
+	"github.com/surge-platform/surge/projections"
 )
+
+// Coupons is the coupon flow's HTTP port (routes in routes.go).
+type Coupons struct {
+	Open         OpenCampaign
+	Apply        ApplyForCoupon
+	Campaigns    CampaignReader
+	MaxBodyBytes int64
+}
+
+// OpenCampaign opens a campaign synchronously (its outcome is the answer).
+type OpenCampaign interface {
+	Handle(ctx context.Context, cmd *coupon.OpenCampaign) error
+}
+
+// ApplyForCoupon admits an applicant and sends IssueCoupon; it returns the
+// normalised user id.
+type ApplyForCoupon interface {
+	Handle(ctx context.Context, cmd handlers.ApplyForCoupon) (string, error)
+}
+
+// CampaignReader reads the campaign read models.
+type CampaignReader interface {
+	Campaign(ctx context.Context, campaignID string) (projections.CampaignView, error)
+	CouponStatus(ctx context.Context, campaignID, userID string) (projections.CouponView, error)
+}
 
 type openCampaignRequest struct {
 	ID    *string `json:"id"`
@@ -18,9 +45,9 @@ type openCampaignRequest struct {
 }
 
 // openCampaign runs OpenCampaign synchronously: 201 means the gate is open.
-func (s *Server) openCampaign(c *gin.Context) {
+func (h Coupons) openCampaign(c *gin.Context) {
 	var req openCampaignRequest
-	if err := decodeJSON(c, s.deps.MaxBodyBytes, &req); err != nil {
+	if err := decodeJSON(c, h.MaxBodyBytes, &req); err != nil {
 		respondError(c, err)
 		return
 	}
@@ -40,11 +67,11 @@ func (s *Server) openCampaign(c *gin.Context) {
 		rand.Read(b[:]) //nolint:errcheck
 		cmd.CampaignID = "c-" + hex.EncodeToString(b[:])
 	}
-	if err := s.deps.OpenCampaign.Handle(c.Request.Context(), &cmd); err != nil {
+	if err := h.Open.Handle(c.Request.Context(), &cmd); err != nil {
 		respondError(c, err)
 		return
 	}
-	view, err := s.deps.Campaigns.Campaign(c.Request.Context(), cmd.CampaignID)
+	view, err := h.Campaigns.Campaign(c.Request.Context(), cmd.CampaignID)
 	if err != nil {
 		respondError(c, err)
 		return
@@ -52,13 +79,13 @@ func (s *Server) openCampaign(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"id": view.ID, "name": view.Name, "limit": view.Limit, "status": view.Status})
 }
 
-func (s *Server) getCampaign(c *gin.Context) {
+func (h Coupons) getCampaign(c *gin.Context) {
 	id, err := campaignID(c)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
-	view, err := s.deps.Campaigns.Campaign(c.Request.Context(), id)
+	view, err := h.Campaigns.Campaign(c.Request.Context(), id)
 	if err != nil {
 		respondError(c, err)
 		return
@@ -72,14 +99,14 @@ type applyRequest struct {
 
 // apply admits the user at the gate and sends IssueCoupon. 202 means the
 // command is stored in Kafka; any error means nothing was taken.
-func (s *Server) apply(c *gin.Context) {
+func (h Coupons) apply(c *gin.Context) {
 	id, err := campaignID(c)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
 	var req applyRequest
-	if err := decodeJSON(c, s.deps.MaxBodyBytes, &req); err != nil {
+	if err := decodeJSON(c, h.MaxBodyBytes, &req); err != nil {
 		respondError(c, err)
 		return
 	}
@@ -87,14 +114,14 @@ func (s *Server) apply(c *gin.Context) {
 		respondError(c, missingField("userId"))
 		return
 	}
-	if _, err := s.deps.Apply.Handle(c.Request.Context(), handlers.ApplyForCoupon{CampaignID: id, UserID: *req.UserID}); err != nil {
+	if _, err := h.Apply.Handle(c.Request.Context(), handlers.ApplyForCoupon{CampaignID: id, UserID: *req.UserID}); err != nil {
 		respondError(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"status": "accepted"})
 }
 
-func (s *Server) getCoupon(c *gin.Context) {
+func (h Coupons) getCoupon(c *gin.Context) {
 	id, err := campaignID(c)
 	if err != nil {
 		respondError(c, err)
@@ -105,10 +132,19 @@ func (s *Server) getCoupon(c *gin.Context) {
 		respondError(c, newError(http.StatusBadRequest, "invalid_user_id", "userId must be 1-64 printable characters without '/'"))
 		return
 	}
-	view, err := s.deps.Campaigns.CouponStatus(c.Request.Context(), id, userID)
+	view, err := h.Campaigns.CouponStatus(c.Request.Context(), id, userID)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, view)
+}
+
+// campaignID reads and validates the :id path parameter.
+func campaignID(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if coupon.ValidateCampaignID(id) != nil {
+		return "", newError(http.StatusBadRequest, "invalid_campaign_id", "campaign id must be a slug of 1-64 characters [a-z0-9-]")
+	}
+	return id, nil
 }

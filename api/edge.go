@@ -15,7 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/internal/correlation"
 )
 
 // ServerOptions are the HTTP edge's limits. Streaming endpoints (which hold
@@ -184,7 +184,7 @@ func (s *Server) correlation(c *gin.Context) {
 	}
 	c.Set(correlationKey, id)
 	c.Header("X-Correlation-ID", id)
-	c.Request = c.Request.WithContext(messaging.WithCorrelationID(c.Request.Context(), id))
+	c.Request = c.Request.WithContext(correlation.With(c.Request.Context(), id))
 	c.Next()
 }
 

@@ -46,11 +46,21 @@ func respondError(c *gin.Context, err error) {
 	case errors.As(err, &de):
 		apiErr = newError(statusOf[de.Kind], de.Code, de.Message)
 	default:
-		slog.ErrorContext(c.Request.Context(), "request failed", "err", err, "path", c.FullPath(), "correlation_id", c.GetString(correlationKey))
+		loggerOf(c).ErrorContext(c.Request.Context(), "request failed", "err", err, "path", c.FullPath(), "correlation_id", c.GetString(correlationKey))
 		apiErr = errUnavailable
 	}
 	if apiErr.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", "1")
 	}
 	c.AbortWithStatusJSON(apiErr.Status, gin.H{"error": apiErr})
+}
+
+const loggerKey = "logger"
+
+// loggerOf is the server's logger (set by the first middleware).
+func loggerOf(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.New(slog.DiscardHandler)
 }

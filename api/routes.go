@@ -2,7 +2,11 @@ package api
 
 import "github.com/gin-gonic/gin"
 
-// routes lists every route of the API.
+// This file lists every route of the API: the platform's own, then each
+// flow's Mount. A flow's module (internal/flows) builds its port and hands
+// its Mount to Deps.Flows.
+
+// routes mounts the platform's routes and every flow's.
 func (s *Server) routes(r *gin.Engine) {
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
@@ -11,15 +15,26 @@ func (s *Server) routes(r *gin.Engine) {
 	}
 
 	v1 := r.Group("/v1")
-	v1.POST("/campaigns", s.openCampaign)
-	v1.GET("/campaigns/:id", s.getCampaign)
-	v1.POST("/campaigns/:id/applications", s.apply)
-	v1.GET("/campaigns/:id/coupons/:userId", s.getCoupon)
-	v1.GET("/products/:productId/price-comparison", s.getPriceComparison)
-
 	admin := v1.Group("/admin", s.requireAdmin)
 	admin.GET("/poison", s.listPoison)
 	admin.GET("/poison/:entryId", s.getPoison)
 	admin.POST("/poison/:entryId/requeue", s.requeuePoison)
 	admin.DELETE("/poison/:entryId", s.discardPoison)
+
+	for _, mount := range s.deps.Flows {
+		mount(v1)
+	}
+}
+
+// Mount adds the coupon flow's routes (seed 001).
+func (h Coupons) Mount(v1 *gin.RouterGroup) {
+	v1.POST("/campaigns", h.openCampaign)
+	v1.GET("/campaigns/:id", h.getCampaign)
+	v1.POST("/campaigns/:id/applications", h.apply)
+	v1.GET("/campaigns/:id/coupons/:userId", h.getCoupon)
+}
+
+// Mount adds the price flow's routes (seed 000).
+func (h Prices) Mount(v1 *gin.RouterGroup) {
+	v1.GET("/products/:productId/price-comparison", h.getPriceComparison)
 }

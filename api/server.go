@@ -4,14 +4,13 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/surge-platform/surge/domain/coupon"
 )
 
 // Server holds the HTTP handlers.
@@ -31,7 +30,11 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(s.recoverJSON, s.correlation, s.metrics.middleware)
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r.Use(func(c *gin.Context) { c.Set(loggerKey, logger) }, s.recoverJSON, s.correlation, s.metrics.middleware)
 	r.NoRoute(func(c *gin.Context) {
 		respondError(c, newError(http.StatusNotFound, "route_not_found", "no such route"))
 	})
@@ -88,13 +91,4 @@ func (m *httpMetrics) middleware(c *gin.Context) {
 	}
 	m.requests.WithLabelValues(methodLabel(c.Request.Method), route, strconv.Itoa(c.Writer.Status())).Inc()
 	m.duration.WithLabelValues(methodLabel(c.Request.Method), route).Observe(time.Since(start).Seconds())
-}
-
-// campaignID reads and validates the :id path parameter.
-func campaignID(c *gin.Context) (string, error) {
-	id := c.Param("id")
-	if coupon.ValidateCampaignID(id) != nil {
-		return "", newError(http.StatusBadRequest, "invalid_campaign_id", "campaign id must be a slug of 1-64 characters [a-z0-9-]")
-	}
-	return id, nil
 }

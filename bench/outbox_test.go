@@ -20,6 +20,7 @@ import (
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/infra/postgres"
+	"github.com/surge-platform/surge/internal/flows"
 	"github.com/surge-platform/surge/internal/testenv"
 )
 
@@ -50,7 +51,7 @@ func publishIssued(s *surge, campaign string, i int) error {
 	}
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, stream)
 	msg.Metadata.Set(messaging.StreamIDKey, stream)
-	return s.Publisher().Publish(kafka.CouponEvents, msg)
+	return s.Publisher().Publish(flows.CouponEvents, msg)
 }
 
 // warmUp sends n events through send at rate/s from workers goroutines and
@@ -94,7 +95,7 @@ func BenchmarkOutboxLatency(b *testing.B) {
 
 	cfg := testenv.Config(b)
 	s := startSurge(b, cfg, surgeRoles{Forwarder: true})
-	tp := startTap(b, cfg.KafkaBrokers, kafka.CouponEvents)
+	tp := startTap(b, cfg.KafkaBrokers, flows.CouponEvents)
 	ctx := context.Background()
 	// Each path is warmed up for a second at the measured rate right before
 	// it is measured, so the pools hold the connections that rate needs.
@@ -247,7 +248,7 @@ func BenchmarkOutboxThroughput(b *testing.B) {
 	writers := benchkit.EnvInt(b, "BENCH_WRITERS", 8)
 	maxDur := benchkit.EnvDuration(b, "BENCH_MAX_DURATION", 60*time.Second)
 	rounds := benchkit.EnvInt(b, "BENCH_ROUNDS", 3)
-	appCfg, err := config.Load()
+	appCfg, err := config.Load(config.Environ())
 	benchkit.Must(b, err, "config")
 	var otherShards []int
 	for _, s := range benchkit.EnvInts(b, "BENCH_OUTBOX_SHARDS", "1,4") {
@@ -328,7 +329,7 @@ func BenchmarkOutboxThroughput(b *testing.B) {
 		cfg := testenv.Config(b)
 		cfg.OutboxShards = shards
 		s := startSurge(b, cfg, surgeRoles{Forwarder: true})
-		tp := startBulkTap(b, cfg.KafkaBrokers, kafka.CouponEvents)
+		tp := startBulkTap(b, cfg.KafkaBrokers, flows.CouponEvents)
 		warmUp(b, tp, "warm-tp", 200, 200, writers, func(i int) error {
 			_, err := appendIssued(context.Background(), s, "warm-tp", i)
 			return err
@@ -394,7 +395,7 @@ func BenchmarkOutboxThroughput(b *testing.B) {
 	b.Run(fmt.Sprintf("split_shards=%d", appCfg.OutboxShards), func(b *testing.B) {
 		cfg := testenv.Config(b)
 		s := startSurge(b, cfg, surgeRoles{Forwarder: true, HoldForwarders: true})
-		tp := startBulkTap(b, cfg.KafkaBrokers, kafka.CouponEvents)
+		tp := startBulkTap(b, cfg.KafkaBrokers, flows.CouponEvents)
 		for i := 0; i < 200; i++ { // warm-up: connections, statements
 			_, err := appendIssued(context.Background(), s, "warm-split", i)
 			benchkit.Must(b, err, "warm-up append")

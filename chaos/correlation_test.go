@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/internal/poison"
 )
 
 // badCorrelationID is not UTF-8: 0xff and 0xfe never occur in it.
@@ -122,7 +122,7 @@ func TestBadCorrelationIDIsReplacedNotStored(t *testing.T) {
 }
 
 // poisonSummary is poison entries as JSON, cut at 2,000 characters.
-func poisonSummary(entries []messaging.PoisonEntry) string {
+func poisonSummary(entries []poison.Entry) string {
 	b, _ := json.Marshal(entries)
 	s := string(b)
 	if len(s) > 2000 {

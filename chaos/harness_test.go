@@ -58,7 +58,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/surge-platform/surge/infra/kafka"
-	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/internal/poison"
 	"github.com/surge-platform/surge/internal/testenv"
 )
 
@@ -630,7 +630,7 @@ func (s *surgeProc) Metrics() (string, error) {
 }
 
 // Poison lists the poison queue through GET /v1/admin/poison.
-func (s *surgeProc) Poison() ([]messaging.PoisonEntry, error) {
+func (s *surgeProc) Poison() ([]poison.Entry, error) {
 	status, body, _, err := s.Do(http.MethodGet, "/v1/admin/poison?limit=1000", nil, "Authorization", "Bearer "+adminToken)
 	if err != nil {
 		return nil, err
@@ -638,7 +638,7 @@ func (s *surgeProc) Poison() ([]messaging.PoisonEntry, error) {
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("GET /v1/admin/poison: %d %s", status, body)
 	}
-	var entries []messaging.PoisonEntry
+	var entries []poison.Entry
 	if err := json.Unmarshal(body, &entries); err != nil {
 		return nil, fmt.Errorf("poison list %s: %w", body, err)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/internal/flows"
+	"github.com/surge-platform/surge/internal/poison"
 )
 
 // An IssueCoupon whose correlation id is invalid UTF-8 can never be stored
@@ -65,7 +67,7 @@ func TestPoisonedCommandNeverStallsItsPartition(t *testing.T) {
 	key := coupon.CouponStreamID(campaign, goodUser)
 	badID := watermill.NewUUID()
 	payload, _ := json.Marshal(coupon.IssueCoupon{CampaignID: campaign, UserID: badUser})
-	err = st.Publish(kafka.CouponCommands, badID, payload, map[string]string{
+	err = st.Publish(flows.CouponCommands, badID, payload, map[string]string{
 		messaging.NameKey:                   coupon.IssueCoupon{}.WireName(),
 		messaging.SchemaVersionKey:          "1",
 		kafka.PartitionKeyMetadata:          key, // the good command's partition
@@ -83,7 +85,7 @@ func TestPoisonedCommandNeverStallsItsPartition(t *testing.T) {
 	cmds := st.startSurge(t, productionRetries, "commands")
 	ready := time.Now()
 	var poisonedAfter, issuedAfter time.Duration
-	var entries []messaging.PoisonEntry
+	var entries []poison.Entry
 	_, err = eventually(ctx, 20*time.Second, "the bad command poisoned and the good one issued", func() (bool, error) {
 		if poisonedAfter == 0 {
 			var err error
@@ -125,7 +127,7 @@ func TestPoisonedCommandNeverStallsItsPartition(t *testing.T) {
 	}
 	e := entries[0]
 	t.Logf("poison entry: handler %s, topic %s, attempts %d, reason %q", e.Handler, e.Topic, e.Attempts, e.Reason)
-	if e.MessageID != badID || e.Topic != kafka.CouponCommands || e.Handler != "IssueCouponHandler" || !strings.Contains(e.Payload, badUser) {
+	if e.MessageID != badID || e.Topic != flows.CouponCommands || e.Handler != "IssueCouponHandler" || !strings.Contains(e.Payload, badUser) {
 		t.Errorf("poison entry is not the bad command %s: %s", badID, poisonSummary(entries))
 	}
 	if e.Attempts != 1 {

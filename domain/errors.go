@@ -5,6 +5,8 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Kind says what went wrong in terms a caller can act on.
@@ -76,3 +78,17 @@ type Event interface {
 // ErrConcurrentModification is returned by a repository when another writer
 // appended to the same stream first. The handler reloads and decides again.
 var ErrConcurrentModification = errors.New("stream was modified concurrently")
+
+// SchemaVersion reads the version suffix of a wire name ("x.y.v3" -> 3; 1
+// when there is none).
+func SchemaVersion(wireName string) int {
+	i := strings.LastIndex(wireName, ".v")
+	if i < 0 {
+		return 1
+	}
+	v, err := strconv.Atoi(wireName[i+2:])
+	if err != nil {
+		return 1
+	}
+	return v
+}

@@ -42,7 +42,7 @@ func newPriceFixture(t *testing.T, answers map[string]string) priceFixture {
 	outbox, err := postgres.NewOutbox(postgres.OutboxConfig{Shards: 2}, watermill.NopLogger{})
 	testenv.Must(t, err, "outbox")
 	testenv.Must(t, outbox.InitTables(ctx, db), "outbox tables")
-	store := postgres.NewEventStore(db, outbox, price.EventTypes()...)
+	store := testenv.EventStore(t, db, outbox, "prices.events", price.EventTypes()...)
 
 	f := priceFixture{db: db, store: store, calls: map[string]*atomic.Int32{}}
 	var vs []vendors.Vendor

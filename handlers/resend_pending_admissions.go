@@ -40,6 +40,7 @@ type ResendPendingAdmissions struct {
 	Interval   time.Duration
 	Batch      int         // most commands re-sent per pass; 0 means 1000
 	Resent     func(n int) // metrics hook; may be nil
+	Passed     func()      // called after each pass this instance made (metrics); may be nil
 	Clock      Clock
 	Logger     *slog.Logger
 }
@@ -91,11 +92,14 @@ func (r ResendPendingAdmissions) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		var n int
-		_, err := r.Exclusive.Run(ctx, "coupon-resender", max(10*time.Second, r.Interval), func(ctx context.Context) error {
+		ran, err := r.Exclusive.Run(ctx, "coupon-resender", max(10*time.Second, r.Interval), func(ctx context.Context) error {
 			var err error
 			n, err = r.Once(ctx)
 			return err
 		})
+		if ran && err == nil && r.Passed != nil {
+			r.Passed()
+		}
 		if n > 0 {
 			if r.Resent != nil {
 				r.Resent(n)

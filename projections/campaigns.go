@@ -1,12 +1,13 @@
-// Package projections turns events into Redis read models. Every projection
-// is idempotent under at-least-once delivery and can be rebuilt by replaying
-// the event store through Apply.
+// Package projections turns events into read models: Redis for what the
+// API reads, memory for a replay's report. Every projection has one
+// On<Event> method per event it applies, is idempotent under at-least-once
+// delivery, and can be rebuilt by replaying the event store through those
+// same methods (internal/flow.Dispatcher).
 package projections
 
 import (
 	"context"
 
-	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
 )
 
@@ -37,19 +38,6 @@ func (p CampaignProjection) OnCouponIssued(ctx context.Context, e *coupon.Coupon
 
 func (p CampaignProjection) OnCouponRejected(ctx context.Context, e *coupon.CouponRejected) error {
 	return p.Store.MarkRejected(ctx, e.CampaignID, e.UserID, e.Reason)
-}
-
-// Apply routes a replayed event to its handler; other events are ignored.
-func (p CampaignProjection) Apply(ctx context.Context, e domain.Event) error {
-	switch e := e.(type) {
-	case coupon.CampaignOpened:
-		return p.OnCampaignOpened(ctx, &e)
-	case coupon.CouponIssued:
-		return p.OnCouponIssued(ctx, &e)
-	case coupon.CouponRejected:
-		return p.OnCouponRejected(ctx, &e)
-	}
-	return nil
 }
 
 // CampaignView is the read model of a campaign: Accepted is how many the

@@ -136,18 +136,28 @@ func (c *CatchUp) Pass(ctx context.Context) (int, error) {
 	return applied, err
 }
 
-// Rebuild applies the whole history now and sets the marker (`surge rebuild`).
+// Rebuild applies the whole history now and sets the marker (`surge
+// rebuild`). If another instance is catching up at the moment, it waits
+// for its turn (at most a minute).
 func (c *CatchUp) Rebuild(ctx context.Context) (int, error) {
-	applied := 0
-	ran, err := c.Exclusive.Run(ctx, "projection-catch-up", 30*time.Second, func(ctx context.Context) error {
-		var err error
-		applied, err = c.rebuild(ctx)
-		return err
-	})
-	if err == nil && !ran {
-		err = fmt.Errorf("another instance is catching the read models up; try again when it is done")
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		applied := 0
+		ran, err := c.Exclusive.Run(ctx, "projection-catch-up", 30*time.Second, func(ctx context.Context) error {
+			var err error
+			applied, err = c.rebuild(ctx)
+			return err
+		})
+		if ran || err != nil {
+			return applied, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("another instance kept catching the read models up: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return applied, err
 }
 
 func (c *CatchUp) rebuild(ctx context.Context) (int, error) {

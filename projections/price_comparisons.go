@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/price"
 )
 
@@ -93,17 +92,6 @@ func (p PriceComparisonProjection) OnPriceComparisonCompleted(ctx context.Contex
 
 func (p PriceComparisonProjection) OnPriceComparisonFailed(ctx context.Context, e *price.PriceComparisonFailed) error {
 	return p.Store.SaveFailure(ctx, e.ProductID, e.ComparisonID, FormatTime(e.FailedAt), e.FailedAt.Add(p.RetryBackoff).Sub(p.now()))
-}
-
-// Apply routes a replayed event to its handler; other events are ignored.
-func (p PriceComparisonProjection) Apply(ctx context.Context, e domain.Event) error {
-	switch e := e.(type) {
-	case price.PriceComparisonCompleted:
-		return p.OnPriceComparisonCompleted(ctx, &e)
-	case price.PriceComparisonFailed:
-		return p.OnPriceComparisonFailed(ctx, &e)
-	}
-	return nil
 }
 
 func (p PriceComparisonProjection) now() time.Time {

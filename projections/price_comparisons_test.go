@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestProjectionCachesTheViewForItsLifetimeAndIsIdempotent(t *testing.T) {
 
 	first := completed(clock.Add(-time.Second), time.Minute,
 		price.Offer{Vendor: "b", Price: 9.5, Currency: "USD"}, price.Offer{Vendor: "a", Price: 12, Currency: "USD"})
-	testenv.Must(t, p.Apply(ctx, first), "apply")
+	testenv.Must(t, p.OnPriceComparisonCompleted(ctx, &first), "apply")
 	want := `{"productId":"sku-1","lowest":{"vendor":"b","price":9.5,"currency":"USD"},` +
 		`"offers":[{"vendor":"b","price":9.5,"currency":"USD"},{"vendor":"a","price":12,"currency":"USD"}],` +
 		`"failedVendors":["z"],"comparedAt":"2026-03-01T11:59:59.000Z","expiresAt":"2026-03-01T12:00:59.000Z"}`
@@ -51,14 +52,14 @@ func TestProjectionCachesTheViewForItsLifetimeAndIsIdempotent(t *testing.T) {
 	// No offers at all: cached, lowest null.
 	none := completed(clock, time.Minute)
 	none.ProductID, none.FailedVendors = "rare", nil
-	testenv.Must(t, p.Apply(ctx, none), "none")
+	testenv.Must(t, apply(ctx, p, none), "none")
 	if got, _ := store.Summary(ctx, "rare"); string(got) != `{"productId":"rare","lowest":null,"offers":[],"failedVendors":[],"comparedAt":"2026-03-01T12:00:00.000Z","expiresAt":"2026-03-01T12:01:00.000Z"}` {
 		t.Fatalf("rare view = %s", got)
 	}
 	// A replayed comparison that has expired restores nothing.
 	expired := completed(clock.Add(-10*time.Minute), 5*time.Minute, price.Offer{Vendor: "a", Price: 1, Currency: "USD"})
 	expired.ProductID = "old"
-	testenv.Must(t, p.Apply(ctx, expired), "expired")
+	testenv.Must(t, apply(ctx, p, expired), "expired")
 	if got, _ := store.Summary(ctx, "old"); got != nil {
 		t.Fatalf("expired comparison cached: %s", got)
 	}
@@ -71,7 +72,7 @@ func TestProjectionRemembersAFailureForTheBackOffOnly(t *testing.T) {
 	p := projections.PriceComparisonProjection{Store: store, RetryBackoff: 5 * time.Second, Now: func() time.Time { return clock }}
 	ctx := context.Background()
 	failed := price.PriceComparisonFailed{ComparisonID: "c1", ProductID: "p", FailedVendors: []string{"a"}, FailedAt: clock.Add(-time.Second)}
-	testenv.Must(t, p.Apply(ctx, failed), "apply")
+	testenv.Must(t, apply(ctx, p, failed), "apply")
 	if got, _ := store.Summary(ctx, "p"); got != nil {
 		t.Fatalf("a failure was cached as a price: %s", got)
 	}
@@ -81,8 +82,19 @@ func TestProjectionRemembersAFailureForTheBackOffOnly(t *testing.T) {
 		t.Fatalf("claim = %+v, want a back-off of about 4s left", claim)
 	}
 	old := price.PriceComparisonFailed{ComparisonID: "c0", ProductID: "q", FailedAt: clock.Add(-time.Minute)}
-	testenv.Must(t, p.Apply(ctx, old), "old failure")
+	testenv.Must(t, apply(ctx, p, old), "old failure")
 	if claim, _ := store.Peek(ctx, "q"); claim.BackingOff {
 		t.Fatal("a failure older than the back-off was marked")
 	}
+}
+
+// apply hands a stored event to the projection's method for it.
+func apply(ctx context.Context, p projections.PriceComparisonProjection, e any) error {
+	switch e := e.(type) {
+	case price.PriceComparisonCompleted:
+		return p.OnPriceComparisonCompleted(ctx, &e)
+	case price.PriceComparisonFailed:
+		return p.OnPriceComparisonFailed(ctx, &e)
+	}
+	panic(fmt.Sprintf("unexpected event %T", e))
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,11 +16,11 @@ import (
 
 	"github.com/surge-platform/surge/bench/benchkit"
 	"github.com/surge-platform/surge/domain/price"
-	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/infra/vendors"
 	"github.com/surge-platform/surge/infra/vendors/vendorsim"
+	"github.com/surge-platform/surge/internal/flows"
 	"github.com/surge-platform/surge/internal/testenv"
 	"github.com/surge-platform/surge/projections"
 )
@@ -174,10 +175,10 @@ func checkNoCommands(b *testing.B, brokers []string) {
 	client, err := sarama.NewClient(brokers, kafka.SaramaConfig())
 	benchkit.Must(b, err, "kafka client")
 	defer client.Close()
-	parts, err := client.Partitions(kafka.PriceCommands)
+	parts, err := client.Partitions(flows.PriceCommands)
 	benchkit.Must(b, err, "partitions")
 	for _, p := range parts {
-		off, err := client.GetOffset(kafka.PriceCommands, p, sarama.OffsetNewest)
+		off, err := client.GetOffset(flows.PriceCommands, p, sarama.OffsetNewest)
 		benchkit.Must(b, err, "offset")
 		if off != 0 {
 			b.Errorf("a cache hit sent a command (partition %d offset %d)", p, off)
@@ -217,18 +218,21 @@ func BenchmarkPriceVsSynchronous(b *testing.B) {
 	benchkit.Must(b, err, "sim")
 	simURL := benchkit.ServeHTTP(b, sim.Handler())
 	cfg := testenv.Config(b)
-	cfg.PriceVendorTimeout = 2 * time.Second
-	cfg.PriceTTL = 5 * time.Minute
+	const vendorTimeout = 2 * time.Second
+	cfg.Set("SURGE_PRICE_VENDOR_TIMEOUT", vendorTimeout.String())
+	cfg.Set("SURGE_PRICE_TTL", "5m")
 	var vs []vendors.Vendor
+	var setting []string
 	for _, v := range sim.Vendors() {
 		u := simURL + "/vendors/" + v + "/products/{productId}"
-		cfg.PriceVendors = append(cfg.PriceVendors, config.PriceVendor{Name: v, URL: u})
+		setting = append(setting, v+"="+u)
 		vs = append(vs, vendors.Vendor{Name: v, URL: u})
 	}
+	cfg.Set("SURGE_PRICE_VENDORS", strings.Join(setting, ","))
 	s := startSurge(b, cfg, true)
 
 	// The "before": the vendors on the request path.
-	client, err := vendors.New(vs, cfg.PriceVendorTimeout, nil)
+	client, err := vendors.New(vs, vendorTimeout, nil)
 	benchkit.Must(b, err, "vendors")
 	gin.SetMode(gin.ReleaseMode)
 	sync := gin.New()
@@ -245,7 +249,7 @@ func BenchmarkPriceVsSynchronous(b *testing.B) {
 			return
 		}
 		v := projections.PriceComparisonView{ProductID: id, Offers: offers, FailedVendors: failed,
-			ComparedAt: projections.FormatTime(now), ExpiresAt: projections.FormatTime(now.Add(cfg.PriceTTL))}
+			ComparedAt: projections.FormatTime(now), ExpiresAt: projections.FormatTime(now.Add(5*time.Minute))}
 		if low, ok := price.LowestOffer(offers); ok {
 			v.Lowest = &low
 		}

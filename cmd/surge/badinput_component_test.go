@@ -38,7 +38,7 @@ func snapshot(t *testing.T, app *testApp, prefix string) string {
 	client, err := sarama.NewClient(app.Brokers(), kafka.SaramaConfig())
 	testenv.Must(t, err, "kafka client")
 	defer client.Close()
-	for _, topic := range kafka.TopicNames() {
+	for _, topic := range app.Topology().Names() {
 		parts, err := client.Partitions(topic)
 		testenv.Must(t, err, "partitions")
 		for _, p := range parts {

@@ -19,9 +19,8 @@ import (
 // The roles the tests run (test bodies name their app "app", which hides
 // the package).
 var (
-	allRoles   = app.AllRoles
-	apiRole    = app.Roles{API: true}
-	readModels = app.ReadModels
+	allRoles = app.AllRoles
+	apiRole  = app.Roles{API: true}
 )
 
 // testApp is a Surge process running in the test, on real backends,

@@ -1,6 +1,6 @@
 // Command surge is the one Surge binary:
 //
-//	surge serve [--roles api,commands,forwarder,projections]
+//	surge serve [--roles api,push,commands,forwarder,projections]
 //	surge kafka --addr 127.0.0.1:9092
 //	surge poison list|show ID|requeue ID|discard ID
 //	surge replay
@@ -29,7 +29,7 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	cfg, err := config.Load()
+	cfg, err := app.LoadConfig(config.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -50,7 +50,7 @@ func main() {
 	case "poison":
 		err = poisonCommand(ctx, cfg, logger, args)
 	case "replay":
-		err = replayCommand(ctx, cfg, args)
+		err = replayCommand(ctx, cfg, logger, args)
 	case "rebuild":
 		err = rebuildCommand(ctx, cfg, logger)
 	case "vendor-sim":
@@ -70,10 +70,11 @@ func main() {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  surge serve [--roles api,commands,forwarder,projections]   run the platform (default: all roles)
+  surge serve [--roles api,push,commands,forwarder,projections]   run the platform (default: all roles)
   surge kafka --addr 127.0.0.1:9092                          run a local Kafka-protocol broker (kfake)
   surge poison list [--limit N] | show ID | requeue ID | discard ID
   surge replay [--from POSITION]                              statistics over the event history
+  surge replay REPORT [options]                               a flow's analytics over the whole history (coupons, ...)
   surge rebuild                                               refill the Redis read models from the event store
   surge vendor-sim [--addr 127.0.0.1:9300] [--vendors a,b,c] [--latency 300ms] [--jitter 50ms] [--failure-rate 0] [--no-offer-rate 0]
                                                               simulated price vendors (GET /stats, POST /reset)
@@ -95,7 +96,7 @@ func newLogger(cfg config.Config) *slog.Logger {
 
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	rolesFlag := fs.String("roles", "api,commands,forwarder,projections", "comma-separated roles to run")
+	rolesFlag := fs.String("roles", "all", "comma-separated roles to run: api, push, commands, forwarder, projections, all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,6 +117,8 @@ func parseRoles(s string) (app.Roles, error) {
 		switch strings.TrimSpace(name) {
 		case "api":
 			r.API = true
+		case "push":
+			r.Push = true
 		case "commands":
 			r.Commands = true
 		case "forwarder":
@@ -125,7 +128,7 @@ func parseRoles(s string) (app.Roles, error) {
 		case "all":
 			r = app.AllRoles
 		default:
-			return r, fmt.Errorf("unknown role %q (want api, commands, forwarder, projections)", name)
+			return r, fmt.Errorf("unknown role %q (want api, push, commands, forwarder, projections or all)", name)
 		}
 	}
 	return r, nil
@@ -137,12 +140,16 @@ func runBroker(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cluster, err := kafka.StartBroker(*addr)
+	cluster, err := kafka.StartBroker(*addr, app.Topics())
 	if err != nil {
 		return err
 	}
 	defer cluster.Close()
-	logger.Info("kafka broker listening", "addr", cluster.ListenAddrs(), "topics", kafka.TopicNames())
+	var names []string
+	for _, t := range app.Topics() {
+		names = append(names, t.Name)
+	}
+	logger.Info("kafka broker listening", "addr", cluster.ListenAddrs(), "topics", names)
 	fmt.Println("READY", cluster.ListenAddrs()[0])
 	<-ctx.Done()
 	logger.Info("kafka broker stopping")

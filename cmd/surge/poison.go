@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
@@ -69,11 +68,6 @@ func poisonCommand(ctx context.Context, cfg config.Config, logger *slog.Logger, 
 	case "requeue":
 		if len(cfg.KafkaBrokers) == 0 {
 			return fmt.Errorf("poison requeue needs SURGE_KAFKA_BROKERS (the embedded broker lives inside 'serve'; use the admin API then)")
-		}
-		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := kafka.EnsureTopics(startCtx, cfg.KafkaBrokers); err != nil {
-			return err
 		}
 		pub, err := kafka.NewPublisher(cfg.KafkaBrokers, messaging.NewLogger(logger))
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/internal/flows"
 	"github.com/surge-platform/surge/internal/testenv"
 )
 
@@ -57,13 +58,13 @@ func TestPoisonQueueThroughTheRunningService(t *testing.T) {
 	garbage.Metadata.Set(messaging.NameKey, (coupon.IssueCoupon{}).WireName())
 	garbage.Metadata.Set(kafka.PartitionKeyMetadata, coupon.CouponStreamID("spring", "victim"))
 	sentAt := time.Now()
-	testenv.Must(t, pub.Publish(kafka.CouponCommands, garbage), "publish garbage")
+	testenv.Must(t, pub.Publish(flows.CouponCommands, garbage), "publish garbage")
 	if res := app.do(t, "POST", "/v1/campaigns/spring/applications", map[string]string{"userId": "victim"}); res.Status != http.StatusAccepted {
 		t.Fatalf("apply: %d %s", res.Status, res.Body)
 	}
 	// 2. A well-formed command for a campaign that does not exist yet: a
 	//    violated invariant, poisoned at once, fixable later.
-	bus, err := messaging.NewCommandBus(pub)
+	bus, err := messaging.NewCommandBus(pub, app.Topology().TopicFor)
 	testenv.Must(t, err, "bus")
 	testenv.Must(t, bus.Send(context.Background(), coupon.IssueCoupon{CampaignID: "later", UserID: "early-bird"}), "send")
 
@@ -79,7 +80,7 @@ func TestPoisonQueueThroughTheRunningService(t *testing.T) {
 	byMessage := map[string]poisonEntry{}
 	for _, e := range entries {
 		byMessage[e.MessageID] = e
-		if e.Topic != kafka.CouponCommands || e.Handler != "IssueCouponHandler" || e.Attempts != 1 {
+		if e.Topic != flows.CouponCommands || e.Handler != "IssueCouponHandler" || e.Attempts != 1 {
 			t.Fatalf("entry = %+v, want coupons.commands / IssueCouponHandler / 1 attempt", e)
 		}
 	}

@@ -16,11 +16,12 @@ import (
 
 	"github.com/surge-platform/surge/domain/price"
 	"github.com/surge-platform/surge/infra/config"
-	"github.com/surge-platform/surge/infra/postgres"
 	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/infra/vendors"
 	"github.com/surge-platform/surge/infra/vendors/vendorsim"
+	surgeapp "github.com/surge-platform/surge/internal/app"
+	"github.com/surge-platform/surge/internal/flows"
 	"github.com/surge-platform/surge/internal/testenv"
-	"github.com/surge-platform/surge/projections"
 )
 
 // ---- helpers ----
@@ -68,26 +69,45 @@ func priceURL(product, query string) string {
 	return u
 }
 
-// priceConfig is a test configuration with vendors and short timings.
-func priceConfig(t *testing.T, vendors []config.PriceVendor) config.Config {
-	cfg := testenv.Config(t)
-	cfg.PriceVendors = vendors
-	cfg.PriceVendorTimeout = 700 * time.Millisecond
-	cfg.PriceTTL = 5 * time.Minute
-	cfg.PriceRetryBackoff = time.Second
+// priceCfg is a test configuration with the price flow's settings as
+// fields, written into the settings by app().
+type priceCfg struct {
+	config.Config
+	PriceVendors       []vendors.Vendor
+	PriceVendorTimeout time.Duration
+	PriceTTL           time.Duration
+	PriceRetryBackoff  time.Duration
+}
+
+func (c priceCfg) app() config.Config {
+	cfg := c.Config
+	cfg.Source = c.Source.Clone()
+	var vs []string
+	for _, v := range c.PriceVendors {
+		vs = append(vs, v.Name+"="+v.URL)
+	}
+	cfg.Set("SURGE_PRICE_VENDORS", strings.Join(vs, ","))
+	cfg.Set("SURGE_PRICE_VENDOR_TIMEOUT", c.PriceVendorTimeout.String())
+	cfg.Set("SURGE_PRICE_TTL", c.PriceTTL.String())
+	cfg.Set("SURGE_PRICE_RETRY_BACKOFF", c.PriceRetryBackoff.String())
 	return cfg
 }
 
+// priceConfig is a test configuration with vendors and short timings.
+func priceConfig(t *testing.T, vs []vendors.Vendor) priceCfg {
+	return priceCfg{Config: testenv.Config(t), PriceVendors: vs, PriceVendorTimeout: 700 * time.Millisecond, PriceTTL: 5 * time.Minute, PriceRetryBackoff: time.Second}
+}
+
 // startSim serves simulated vendors on 127.0.0.1 and returns their config.
-func startSim(t *testing.T, cfg vendorsim.Config) (*vendorsim.Sim, []config.PriceVendor) {
+func startSim(t *testing.T, cfg vendorsim.Config) (*vendorsim.Sim, []vendors.Vendor) {
 	t.Helper()
 	sim, err := vendorsim.New(cfg)
 	testenv.Must(t, err, "sim")
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	var vs []config.PriceVendor
+	var vs []vendors.Vendor
 	for _, v := range sim.Vendors() {
-		vs = append(vs, config.PriceVendor{Name: v, URL: srv.URL + "/vendors/" + v + "/products/{productId}"})
+		vs = append(vs, vendors.Vendor{Name: v, URL: srv.URL + "/vendors/" + v + "/products/{productId}"})
 	}
 	return sim, vs
 }
@@ -131,10 +151,10 @@ func (v *vendor) callsFor(product string) int {
 	return v.calls[product]
 }
 
-func configOf(vs ...*vendor) []config.PriceVendor {
-	var out []config.PriceVendor
+func configOf(vs ...*vendor) []vendors.Vendor {
+	var out []vendors.Vendor
 	for _, v := range vs {
-		out = append(out, config.PriceVendor{Name: v.name, URL: v.url})
+		out = append(out, vendors.Vendor{Name: v.name, URL: v.url})
 	}
 	return out
 }
@@ -193,8 +213,8 @@ func TestPriceStampedeAsksEachVendorOncePerProduct(t *testing.T) {
 	sim, vendors := startSim(t, vendorsim.Config{Vendors: []string{"a", "b", "c"}, Latency: 300 * time.Millisecond, Currency: "KRW"})
 	cfg := priceConfig(t, vendors)
 	cfg.PriceVendorTimeout = 2 * time.Second
-	app := startApp(t, cfg, allRoles)
-	apiOnly := startApp(t, cfg, apiRole)
+	app := startApp(t, cfg.app(), allRoles)
+	apiOnly := startApp(t, cfg.app(), apiRole)
 	instances := []*testApp{app, apiOnly}
 
 	const requests, products = 3000, 50
@@ -313,7 +333,7 @@ func TestPriceStampedeAsksEachVendorOncePerProduct(t *testing.T) {
 	}
 	// No waiter is left behind on either instance.
 	for _, inst := range instances {
-		if n := inst.PriceWaiters(); n != 0 {
+		if n := inst.Subscribers(); n != 0 {
 			t.Fatalf("%d waiters left registered", n)
 		}
 	}
@@ -344,7 +364,7 @@ func TestPriceComparisonMatchesWhatVendorsAnswered(t *testing.T) {
 	pricey := newVendor(t, "pricey", offerAnswer(`{"price": 120.5, "currency": "USD", "shipping": 3}`))
 	none := newVendor(t, "none", statusAnswer(http.StatusNotFound))
 	cfg := priceConfig(t, configOf(pricey, none, cheap))
-	app := startApp(t, cfg, allRoles)
+	app := startApp(t, cfg.app(), allRoles)
 
 	res := app.do(t, "GET", priceURL("SKU.1_x-y", "wait=5s"), nil)
 	v := res.view(t)
@@ -384,8 +404,7 @@ func TestPriceComparisonMatchesWhatVendorsAnswered(t *testing.T) {
 	keys, err := app.Redis().Keys(ctx, cfg.RedisPrefix+"price:*").Result()
 	testenv.Must(t, err, "keys")
 	testenv.Must(t, app.Redis().Del(ctx, keys...).Err(), "lose redis")
-	store := postgres.NewEventStore(app.DB(), nil, price.EventTypes()...)
-	_, err = projections.Replay(ctx, store, projections.PriceComparisonProjection{Store: redis.NewPrices(app.Redis(), cfg.RedisPrefix), RetryBackoff: cfg.PriceRetryBackoff})
+	_, err = app.Rebuild(ctx)
 	testenv.Must(t, err, "rebuild")
 	if rebuilt := app.do(t, "GET", priceURL("SKU.1_x-y", ""), nil); rebuilt.Status != http.StatusOK || string(rebuilt.Body) != string(res.Body) {
 		t.Fatalf("after rebuild: %d %s", rebuilt.Status, rebuilt.Body)
@@ -407,7 +426,7 @@ func TestPricePartialFailureNamesTheFailedVendors(t *testing.T) {
 	negative := newVendor(t, "negative", offerAnswer(`{"price": -100, "currency": "KRW"}`))
 	noCurrency := newVendor(t, "nocurrency", offerAnswer(`{"price": 100}`))
 	cfg := priceConfig(t, configOf(ok, broken, slow, notJSON, negative, noCurrency))
-	app := startApp(t, cfg, allRoles)
+	app := startApp(t, cfg.app(), allRoles)
 
 	began := time.Now()
 	v := app.do(t, "GET", priceURL("sku-1", "wait=8s"), nil).view(t)
@@ -439,7 +458,7 @@ func TestPriceAllVendorsFailingBacksOffThenRetries(t *testing.T) {
 	b := newVendor(t, "b", slowAnswer(5*time.Second, `{"price":1,"currency":"EUR"}`))
 	cfg := priceConfig(t, configOf(a, b))
 	cfg.PriceRetryBackoff = 1500 * time.Millisecond
-	app := startApp(t, cfg, allRoles)
+	app := startApp(t, cfg.app(), allRoles)
 	ctx := context.Background()
 	prices := redis.NewPrices(app.Redis(), cfg.RedisPrefix)
 
@@ -497,7 +516,7 @@ func TestPriceEntryExpiresAfterTheTTL(t *testing.T) {
 	a := newVendor(t, "a", offerAnswer(`{"price": 10, "currency": "USD"}`))
 	cfg := priceConfig(t, configOf(a))
 	cfg.PriceTTL = 1500 * time.Millisecond
-	app := startApp(t, cfg, allRoles)
+	app := startApp(t, cfg.app(), allRoles)
 	ctx := context.Background()
 	key := redis.NewPrices(app.Redis(), cfg.RedisPrefix).SummaryKey("p")
 
@@ -526,7 +545,7 @@ func TestPriceEntryExpiresAfterTheTTL(t *testing.T) {
 func TestPriceBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 	a := newVendor(t, "a", offerAnswer(`{"price": 10, "currency": "USD"}`))
 	cfg := priceConfig(t, configOf(a))
-	app := startApp(t, cfg, allRoles)
+	app := startApp(t, cfg.app(), allRoles)
 	before := snapshot(t, app, cfg.RedisPrefix)
 
 	cases := []struct {
@@ -584,7 +603,7 @@ func TestPriceBadInputGetsAClearErrorAndWritesNothing(t *testing.T) {
 func TestPriceSendFailureAnswers503AndFreesTheProduct(t *testing.T) {
 	a := newVendor(t, "a", offerAnswer(`{"price": 10, "currency": "USD"}`))
 	cfg := priceConfig(t, configOf(a))
-	app := startApp(t, cfg, apiRole)
+	app := startApp(t, cfg.app(), apiRole)
 	testenv.Must(t, app.Publisher().Close(), "close the Kafka publisher")
 	res := app.do(t, "GET", priceURL("p", ""), nil)
 	if res.Status != http.StatusServiceUnavailable || res.ErrorCode() != "unavailable" {
@@ -612,20 +631,27 @@ func TestPriceConfigurationIsValidated(t *testing.T) {
 		{"SURGE_PRICE_RETRY_BACKOFF": "2h"},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			for k, v := range bad {
-				t.Setenv(k, v)
-			}
-			if _, err := config.Load(); err == nil {
+			if _, err := surgeapp.LoadConfig(config.Source(bad)); err == nil {
 				t.Errorf("%v accepted", bad)
 			}
 		})
 	}
-	t.Setenv("SURGE_PRICE_VENDORS", " a=http://127.0.0.1:9300/vendors/a/products/{productId} , b=https://b.example/p/{productId}?x=1")
-	t.Setenv("SURGE_PRICE_TTL", "10m")
-	cfg, err := config.Load()
-	testenv.Must(t, err, "load")
-	want := []config.PriceVendor{{Name: "a", URL: "http://127.0.0.1:9300/vendors/a/products/{productId}"}, {Name: "b", URL: "https://b.example/p/{productId}?x=1"}}
-	if !reflect.DeepEqual(cfg.PriceVendors, want) || cfg.PriceTTL != 10*time.Minute || cfg.PriceVendorTimeout != 2*time.Second || cfg.PriceRetryBackoff != 5*time.Second {
-		t.Fatalf("config = %+v %s %s %s", cfg.PriceVendors, cfg.PriceTTL, cfg.PriceVendorTimeout, cfg.PriceRetryBackoff)
+	// Every error of every section at once, each naming its variable.
+	_, err := surgeapp.LoadConfig(config.Source{"SURGE_PRICE_TTL": "forever", "SURGE_RESEND_GRACE": "x", "SURGE_OUTBOX_SHARDS": "0"})
+	for _, name := range []string{"SURGE_PRICE_TTL", "SURGE_RESEND_GRACE", "SURGE_OUTBOX_SHARDS"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("the error %v does not name %s", err, name)
+		}
+	}
+	m := &flows.Prices{}
+	r := config.NewReader(config.Source{
+		"SURGE_PRICE_VENDORS": " a=http://127.0.0.1:9300/vendors/a/products/{productId} , b=https://b.example/p/{productId}?x=1",
+		"SURGE_PRICE_TTL":     "10m",
+	})
+	m.Configure(r)
+	testenv.Must(t, r.Err(), "load")
+	want := []vendors.Vendor{{Name: "a", URL: "http://127.0.0.1:9300/vendors/a/products/{productId}"}, {Name: "b", URL: "https://b.example/p/{productId}?x=1"}}
+	if !reflect.DeepEqual(m.Vendors, want) || m.TTL != 10*time.Minute || m.VendorTimeout != 2*time.Second || m.RetryBackoff != 5*time.Second {
+		t.Fatalf("config = %+v %s %s %s", m.Vendors, m.TTL, m.VendorTimeout, m.RetryBackoff)
 	}
 }

@@ -8,29 +8,19 @@ import (
 
 // Campaign is rebuilt from its events; it only guards its own creation.
 type Campaign struct {
-	ID      string
-	Name    string
-	Limit   int
-	version int
-	changes []domain.Event
+	domain.Root
+	ID    string
+	Name  string
+	Limit int
 }
 
-// Version is the number of events the campaign was rebuilt from.
-func (c *Campaign) Version() int { return c.version }
-
-// Changes are the events recorded since the campaign was loaded.
-func (c *Campaign) Changes() []domain.Event { return c.changes }
-
 // Exists says whether the campaign was ever opened.
-func (c *Campaign) Exists() bool { return c.version > 0 || len(c.changes) > 0 }
+func (c *Campaign) Exists() bool { return !c.IsNew() }
 
 // LoadCampaign rebuilds a campaign from its history.
 func LoadCampaign(history []domain.Event) *Campaign {
 	c := &Campaign{}
-	for _, e := range history {
-		c.apply(e)
-		c.version++
-	}
+	c.Replay(history, c.apply)
 	return c
 }
 
@@ -54,13 +44,8 @@ func (c *Campaign) Open(cmd OpenCampaign, now time.Time) error {
 		}
 		return domain.Conflict("campaign_exists", "campaign %q already exists with other terms", cmd.CampaignID)
 	}
-	c.record(CampaignOpened{CampaignID: cmd.CampaignID, Name: name, Limit: cmd.Limit, OpenedAt: now.UTC()})
+	c.Record(CampaignOpened{CampaignID: cmd.CampaignID, Name: name, Limit: cmd.Limit, OpenedAt: now.UTC()}, c.apply)
 	return nil
-}
-
-func (c *Campaign) record(e domain.Event) {
-	c.apply(e)
-	c.changes = append(c.changes, e)
 }
 
 func (c *Campaign) apply(e domain.Event) {

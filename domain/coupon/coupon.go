@@ -15,25 +15,15 @@ type Coupon struct {
 	Issued       bool
 	Rejected     bool
 	RejectReason string
-	version      int
-	changes      []domain.Event
+	domain.Root
 }
 
 // LoadCoupon rebuilds a coupon from its history.
 func LoadCoupon(history []domain.Event) *Coupon {
 	c := &Coupon{}
-	for _, e := range history {
-		c.apply(e)
-		c.version++
-	}
+	c.Replay(history, c.apply)
 	return c
 }
-
-// Version is the number of events the coupon was rebuilt from.
-func (c *Coupon) Version() int { return c.version }
-
-// Changes are the events recorded since the coupon was loaded.
-func (c *Coupon) Changes() []domain.Event { return c.changes }
 
 // Final says whether the coupon has its outcome (issued or rejected).
 func (c *Coupon) Final() bool { return c.Issued || c.Rejected }
@@ -51,7 +41,7 @@ func (c *Coupon) Issue(campaign *Campaign, cmd IssueCoupon, couponID string, now
 	if c.Final() {
 		return nil
 	}
-	c.record(CouponIssued{CouponID: couponID, CampaignID: cmd.CampaignID, UserID: cmd.UserID, IssuedAt: now.UTC()})
+	c.Record(CouponIssued{CouponID: couponID, CampaignID: cmd.CampaignID, UserID: cmd.UserID, IssuedAt: now.UTC()}, c.apply)
 	return nil
 }
 
@@ -65,13 +55,8 @@ func (c *Coupon) Reject(cmd IssueCoupon, reason string, now time.Time) error {
 	if c.Final() {
 		return nil
 	}
-	c.record(CouponRejected{CampaignID: cmd.CampaignID, UserID: cmd.UserID, Reason: reason, RejectedAt: now.UTC()})
+	c.Record(CouponRejected{CampaignID: cmd.CampaignID, UserID: cmd.UserID, Reason: reason, RejectedAt: now.UTC()}, c.apply)
 	return nil
-}
-
-func (c *Coupon) record(e domain.Event) {
-	c.apply(e)
-	c.changes = append(c.changes, e)
 }
 
 func (c *Coupon) apply(e domain.Event) {

@@ -11,7 +11,7 @@ import (
 // StartBroker starts the in-process Kafka-protocol broker (kfake) on addr
 // (127.0.0.1 only; port 0 picks a free one) with all declared topics created.
 // It is for local runs and tests; production uses Apache Kafka.
-func StartBroker(addr string) (*kfake.Cluster, error) {
+func StartBroker(addr string, topics []Topic) (*kfake.Cluster, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker address %q: %w", addr, err)
@@ -28,7 +28,7 @@ func StartBroker(addr string) (*kfake.Cluster, error) {
 		kfake.Ports(port),
 		kfake.ClusterID("surge-local"),
 	}
-	for _, t := range Topics {
+	for _, t := range topics {
 		opts = append(opts, kfake.SeedTopics(t.Partitions, t.Name))
 	}
 	return kfake.NewCluster(opts...)

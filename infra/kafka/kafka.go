@@ -78,8 +78,24 @@ func NewSubscriber(brokers []string, consumerGroup string, logger watermill.Logg
 	}, logger)
 }
 
-// EnsureTopics creates any declared topic that does not exist yet.
-func EnsureTopics(ctx context.Context, brokers []string) error {
+// NewLiveSubscriber reads every partition of a topic from its end, with no
+// consumer group: each process that runs one sees every message published
+// from then on (fan-out to the process's own clients), and nothing is left
+// in the cluster when it stops. What it missed while down is filled in by
+// its users from the event store.
+func NewLiveSubscriber(brokers []string, logger watermill.LoggerAdapter) (*kafka.Subscriber, error) {
+	cfg := SaramaConfig()
+	cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
+	return kafka.NewSubscriber(kafka.SubscriberConfig{
+		Brokers:               brokers,
+		Unmarshaler:           Marshaler,
+		OverwriteSaramaConfig: cfg,
+		ReconnectRetrySleep:   500 * time.Millisecond,
+	}, logger)
+}
+
+// EnsureTopics creates any of topics that does not exist yet.
+func EnsureTopics(ctx context.Context, brokers []string, topics []Topic) error {
 	var admin sarama.ClusterAdmin
 	var err error
 	for {
@@ -98,7 +114,7 @@ func EnsureTopics(ctx context.Context, brokers []string) error {
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
-	for _, t := range Topics {
+	for _, t := range topics {
 		if _, ok := existing[t.Name]; ok {
 			continue
 		}

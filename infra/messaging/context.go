@@ -5,19 +5,14 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/surge-platform/surge/internal/correlation"
 )
-
-type correlationKey struct{}
-
-// WithCorrelationID stores the correlation id of an HTTP request in ctx.
-func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
-}
 
 // CorrelationID returns the correlation id of the work in ctx: the HTTP
 // request's, or the one of the message being handled.
 func CorrelationID(ctx context.Context) string {
-	if id, ok := ctx.Value(correlationKey{}).(string); ok && id != "" {
+	if id := correlation.ID(ctx); id != "" {
 		return id
 	}
 	if msg := cqrs.OriginalMessageFromCtx(ctx); msg != nil {

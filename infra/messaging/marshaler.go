@@ -4,16 +4,20 @@
 package messaging
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/infra/fault"
+	"github.com/surge-platform/surge/infra/kafka"
 )
 
 // Metadata keys every command and event carries.
@@ -35,19 +39,6 @@ func WireName(v any) string {
 	return cqrs.FullyQualifiedStructName(v)
 }
 
-// SchemaVersion reads the version suffix of a wire name ("x.y.v3" -> 3).
-func SchemaVersion(wireName string) int {
-	i := strings.LastIndex(wireName, ".v")
-	if i < 0 {
-		return 1
-	}
-	v, err := strconv.Atoi(wireName[i+2:])
-	if err != nil {
-		return 1
-	}
-	return v
-}
-
 // Marshaler is the cqrs marshaler used on every topic. A payload that cannot
 // be decoded is a permanent error: it goes to the poison queue at once.
 type Marshaler struct{}
@@ -59,7 +50,7 @@ func (Marshaler) Marshal(v any) (*message.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg.Metadata.Set(SchemaVersionKey, strconv.Itoa(SchemaVersion(WireName(v))))
+	msg.Metadata.Set(SchemaVersionKey, strconv.Itoa(domain.SchemaVersion(WireName(v))))
 	return msg, nil
 }
 
@@ -73,3 +64,36 @@ func (Marshaler) Unmarshal(msg *message.Message, v any) error {
 func (Marshaler) Name(v any) string { return WireName(v) }
 
 func (Marshaler) NameFromMessage(msg *message.Message) string { return msg.Metadata.Get(NameKey) }
+
+// Envelope wraps an event appended to the event store into the message the
+// outbox forwards: the JSON payload, its wire name and schema version, the
+// stream it belongs to (also the Kafka partition key, so one stream stays
+// in order), when, and the correlation and causation of the work in ctx.
+type Envelope struct{ Topics TopicFor }
+
+// Wrap implements the event store's envelope (postgres.Envelope.Wrap).
+func (en Envelope) Wrap(ctx context.Context, e domain.Event, streamID string, version int, at time.Time) (string, *message.Message, error) {
+	topic, err := en.Topics(e.WireName())
+	if err != nil {
+		return "", nil, err
+	}
+	msg, err := Marshaler{}.Marshal(e)
+	if err != nil {
+		return "", nil, err
+	}
+	msg.Metadata.Set(kafka.PartitionKeyMetadata, streamID)
+	msg.Metadata.Set(StreamIDKey, streamID)
+	msg.Metadata.Set(StreamVersionKey, strconv.Itoa(version))
+	msg.Metadata.Set(OccurredAtKey, at.Format(time.RFC3339Nano))
+	correlationID, causationID := Trace(ctx)
+	msg.Metadata.Set(CausationIDKey, causationID)
+	if correlationID != "" {
+		middleware.SetCorrelationID(correlationID, msg)
+	}
+	return topic, msg, nil
+}
+
+// Trace is the correlation and causation ids of the work in ctx.
+func Trace(ctx context.Context) (correlationID, causationID string) {
+	return CorrelationID(ctx), CausationID(ctx)
+}

@@ -2,26 +2,11 @@ package messaging
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// PoisonEntry is one poisoned message as an operator sees it.
-type PoisonEntry struct {
-	ID              int64             `json:"id"`
-	MessageID       string            `json:"messageId"`
-	Topic           string            `json:"topic"`
-	Handler         string            `json:"handler"`
-	Reason          string            `json:"reason"`
-	Attempts        int               `json:"attempts"`
-	PoisonedAt      time.Time         `json:"poisonedAt"`
-	Payload         string            `json:"payload"`
-	PayloadEncoding string            `json:"payloadEncoding"` // "utf8" or "base64"
-	Metadata        map[string]string `json:"metadata"`
-}
 
 // ObservedPoison wraps the poison queue's publisher (what Watermill's
 // PoisonQueue middleware writes to): every message it stores is logged at

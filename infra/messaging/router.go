@@ -12,14 +12,14 @@ import (
 
 	"github.com/surge-platform/surge/infra/fault"
 	"github.com/surge-platform/surge/infra/kafka"
+	"github.com/surge-platform/surge/internal/poison"
 )
 
-// PoisonTopic is where messages go that failed for good. It is a
-// watermill-sql topic, so operators can list, requeue and discard entries.
-const PoisonTopic = "surge_poison"
-
-// AttemptsKey counts how often a handler ran a message in its last delivery.
-const AttemptsKey = "attempts"
+// PoisonTopic and AttemptsKey are the poison queue's conventions (internal/poison).
+const (
+	PoisonTopic = poison.Topic
+	AttemptsKey = poison.AttemptsKey
+)
 
 // RetryConfig is the exponential backoff for transient errors.
 type RetryConfig struct {
@@ -91,15 +91,18 @@ func requireCommand(name string) message.HandlerMiddleware {
 	}
 }
 
+// TopicFor is the topology's route of a wire name to its topic.
+type TopicFor func(wireName string) (string, error)
+
 // SubscriberFactory creates a subscriber for a consumer group.
 type SubscriberFactory func(consumerGroup string) (message.Subscriber, error)
 
 // NewCommandBus sends commands to their declared Kafka topics, keyed by the
 // aggregate they address, carrying the caller's correlation id.
-func NewCommandBus(pub message.Publisher) (*cqrs.CommandBus, error) {
+func NewCommandBus(pub message.Publisher, topicFor TopicFor) (*cqrs.CommandBus, error) {
 	return cqrs.NewCommandBusWithConfig(pub, cqrs.CommandBusConfig{
 		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
-			return kafka.TopicFor(p.CommandName)
+			return topicFor(p.CommandName)
 		},
 		OnSend: func(p cqrs.CommandBusOnSendParams) error {
 			if k, ok := p.Command.(interface{ PartitionKey() string }); ok {
@@ -118,10 +121,10 @@ func NewCommandBus(pub message.Publisher) (*cqrs.CommandBus, error) {
 
 // AddCommandHandlers registers command handlers on the router. Each handler
 // is its own consumer group, named after the handler.
-func AddCommandHandlers(router *message.Router, subscribers SubscriberFactory, logger watermill.LoggerAdapter, handlers ...cqrs.CommandHandler) error {
+func AddCommandHandlers(router *message.Router, subscribers SubscriberFactory, logger watermill.LoggerAdapter, topicFor TopicFor, handlers ...cqrs.CommandHandler) error {
 	processor, err := cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
-			return kafka.TopicFor(p.CommandName)
+			return topicFor(p.CommandName)
 		},
 		SubscriberConstructor: func(p cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return subscribers(p.HandlerName)

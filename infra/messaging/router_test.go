@@ -16,6 +16,7 @@ import (
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/infra/postgres"
+	"github.com/surge-platform/surge/internal/poison"
 	"github.com/surge-platform/surge/internal/testenv"
 )
 
@@ -39,12 +40,16 @@ type okCmd struct{ ID string }
 func (okCmd) WireName() string       { return "test.ok.v1" }
 func (c okCmd) PartitionKey() string { return "same-key" }
 
-func init() {
-	for _, name := range []string{"test.panic.v1", "test.fail.v1", "test.invalid.v1", "test.ok.v1"} {
-		topic := strings.TrimSuffix(name, ".v1") + ".commands"
-		kafka.RegisterTopic(kafka.Topic{Name: topic, Partitions: 1, Retention: time.Hour})
-		kafka.RegisterRoute(name, topic)
+// testTopology puts each test command on a topic of its own.
+func testTopology(t *testing.T) *kafka.Topology {
+	var topics []kafka.Topic
+	for _, m := range []kafka.Message{panicCmd{}, failCmd{}, invalidCmd{}, okCmd{}} {
+		topic := strings.TrimSuffix(m.WireName(), ".v1") + ".commands"
+		topics = append(topics, kafka.Topic{Name: topic, Kind: kafka.Commands, Partitions: 1, Retention: time.Hour, Messages: []kafka.Message{m}})
 	}
+	topology, err := kafka.NewTopology(topics...)
+	testenv.Must(t, err, "topology")
+	return topology
 }
 
 type handler[T any] struct {
@@ -67,7 +72,8 @@ func (h *handler[T]) Handle(_ context.Context, c any) error {
 func TestRouterRetriesThenPoisonsAndPermanentErrorsSkipRetries(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	brokers := testenv.Kafka(t)
+	topology := testTopology(t)
+	brokers := testenv.Kafka(t, topology.Topics()...)
 	db, err := postgres.Open(ctx, testenv.Database(t), 8)
 	testenv.Must(t, err, "db")
 	defer db.Close()
@@ -99,12 +105,12 @@ func TestRouterRetriesThenPoisonsAndPermanentErrorsSkipRetries(t *testing.T) {
 	subscribers := func(group string) (message.Subscriber, error) {
 		return kafka.NewSubscriber(brokers, group, watermill.NopLogger{})
 	}
-	testenv.Must(t, messaging.AddCommandHandlers(router, subscribers, watermill.NopLogger{}, panics, fails, invalid, ok), "handlers")
+	testenv.Must(t, messaging.AddCommandHandlers(router, subscribers, watermill.NopLogger{}, topology.TopicFor, panics, fails, invalid, ok), "handlers")
 	go router.Run(ctx) //nolint:errcheck
 	defer router.Close()
 	<-router.Running()
 
-	bus, err := messaging.NewCommandBus(kpub)
+	bus, err := messaging.NewCommandBus(kpub, topology.TopicFor)
 	testenv.Must(t, err, "bus")
 	testenv.Must(t, bus.Send(ctx, panicCmd{ID: "p1"}), "send")
 	testenv.Must(t, bus.Send(ctx, failCmd{ID: "f1"}), "send")
@@ -122,7 +128,7 @@ func TestRouterRetriesThenPoisonsAndPermanentErrorsSkipRetries(t *testing.T) {
 
 	queue := postgres.NewPoisonQueue(db, kpub)
 	byHandler := map[string][]string{}
-	var entries []messaging.PoisonEntry
+	var entries []poison.Entry
 	testenv.Eventually(t, 30*time.Second, "5 poison entries and 2 processed commands", func() bool {
 		entries, err = queue.List(ctx, 100)
 		testenv.Must(t, err, "list")

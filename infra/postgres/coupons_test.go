@@ -13,8 +13,8 @@ import (
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/infra/fault"
-	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/infra/postgres"
+	"github.com/surge-platform/surge/internal/correlation"
 	"github.com/surge-platform/surge/internal/testenv"
 	"github.com/surge-platform/surge/projections"
 )
@@ -139,7 +139,7 @@ func TestRejectionsAndOutcomes(t *testing.T) {
 // permanent failure: no retry can fix it.
 func TestRefusedDataIsPermanent(t *testing.T) {
 	f := newFixture(t, 2)
-	ctx := messaging.WithCorrelationID(context.Background(), "bad\xff\xfe")
+	ctx := correlation.With(context.Background(), "bad\xff\xfe")
 	_, err := f.store.Append(ctx, "coupon/spring/u1", 0, []domain.Event{issued("u1")})
 	if err == nil || !fault.IsPermanent(err) || fault.SQLState(err) != "22021" {
 		t.Fatalf("err = %v (state %q), want a permanent 22021", err, fault.SQLState(err))

@@ -11,15 +11,12 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/infra/fault"
-	"github.com/surge-platform/surge/infra/kafka"
-	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/projections"
 )
 
@@ -56,14 +53,28 @@ type Recorded struct {
 // outbox in the same transaction: a stored event is always published, and an
 // event is never published unless stored.
 type EventStore struct {
-	db     *sql.DB
-	outbox *Outbox
-	types  map[string]reflect.Type
+	db       *sql.DB
+	outbox   *Outbox
+	envelope Envelope
+	types    map[string]reflect.Type
 }
 
-// NewEventStore creates a store that can decode the given event types.
-func NewEventStore(db *sql.DB, outbox *Outbox, eventTypes ...domain.Event) *EventStore {
-	s := &EventStore{db: db, outbox: outbox, types: map[string]reflect.Type{}}
+// Envelope is how an appended event becomes the message the outbox
+// forwards. The messaging layer supplies it (internal/app wires it in), so
+// the store knows neither Kafka's topics nor Watermill's metadata.
+type Envelope struct {
+	// Wrap returns the message of event e, appended to streamID at version
+	// at time at by the work in ctx, and the topic it goes to.
+	Wrap func(ctx context.Context, e domain.Event, streamID string, version int, at time.Time) (topic string, msg *message.Message, err error)
+	// Trace is the correlation and causation ids of the work in ctx,
+	// stored with each event.
+	Trace func(ctx context.Context) (correlationID, causationID string)
+}
+
+// NewEventStore creates a store that can decode the given event types. A
+// store without an outbox (a replay, a rebuild) can read but not append.
+func NewEventStore(db *sql.DB, outbox *Outbox, envelope Envelope, eventTypes ...domain.Event) *EventStore {
+	s := &EventStore{db: db, outbox: outbox, envelope: envelope, types: map[string]reflect.Type{}}
 	for _, e := range eventTypes {
 		s.types[e.WireName()] = reflect.TypeOf(e)
 	}
@@ -87,8 +98,13 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 	if len(events) == 0 {
 		return nil, nil
 	}
-	correlationID := messaging.CorrelationID(ctx)
-	causationID := messaging.CausationID(ctx)
+	if s.outbox == nil || s.envelope.Wrap == nil {
+		return nil, errors.New("this event store is read-only (no outbox)")
+	}
+	var correlationID, causationID string
+	if s.envelope.Trace != nil {
+		correlationID, causationID = s.envelope.Trace(ctx)
+	}
 	now := time.Now().UTC()
 	recorded := make([]Recorded, 0, len(events))
 	byTopic := map[string][]*message.Message{}
@@ -96,34 +112,22 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 	batch := &pgx.Batch{}
 
 	for i, e := range events {
-		msg, err := messaging.Marshaler{}.Marshal(e)
+		topic, msg, err := s.envelope.Wrap(ctx, e, streamID, expectedVersion+i+1, now)
 		if err != nil {
-			return nil, fmt.Errorf("marshal %s: %w", e.WireName(), err)
+			return nil, fmt.Errorf("wrap %s: %w", e.WireName(), err)
 		}
 		r := Recorded{
 			EventID:       msg.UUID,
 			StreamID:      streamID,
 			StreamVersion: expectedVersion + i + 1,
 			Type:          e.WireName(),
-			SchemaVersion: messaging.SchemaVersion(e.WireName()),
+			SchemaVersion: domain.SchemaVersion(e.WireName()),
 			Payload:       json.RawMessage(msg.Payload),
 			CorrelationID: correlationID,
 			CausationID:   causationID,
 			OccurredAt:    now,
 		}
 		batch.Queue(insertEvent, r.EventID, r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion, []byte(r.Payload), r.CorrelationID, r.CausationID, r.OccurredAt)
-		msg.Metadata.Set(kafka.PartitionKeyMetadata, streamID)
-		msg.Metadata.Set(messaging.StreamIDKey, streamID)
-		msg.Metadata.Set(messaging.StreamVersionKey, strconv.Itoa(r.StreamVersion))
-		msg.Metadata.Set(messaging.OccurredAtKey, now.Format(time.RFC3339Nano))
-		msg.Metadata.Set(messaging.CausationIDKey, causationID)
-		if correlationID != "" {
-			middleware.SetCorrelationID(correlationID, msg)
-		}
-		topic, err := kafka.TopicFor(e.WireName())
-		if err != nil {
-			return nil, err
-		}
 		if _, seen := byTopic[topic]; !seen {
 			topics = append(topics, topic)
 		}

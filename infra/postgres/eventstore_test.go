@@ -17,6 +17,7 @@ import (
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/infra/postgres"
+	"github.com/surge-platform/surge/internal/correlation"
 	"github.com/surge-platform/surge/internal/testenv"
 )
 
@@ -25,6 +26,9 @@ type fixture struct {
 	outbox *postgres.Outbox
 	store  *postgres.EventStore
 }
+
+// testEvents is the topic the fixtures' events go to.
+const testEvents = "test.events"
 
 func newFixture(t *testing.T, shards int) fixture {
 	t.Helper()
@@ -37,7 +41,7 @@ func newFixture(t *testing.T, shards int) fixture {
 	outbox, err := postgres.NewOutbox(postgres.OutboxConfig{Shards: shards, PollInterval: 5 * time.Millisecond}, watermill.NopLogger{})
 	testenv.Must(t, err, "outbox")
 	testenv.Must(t, outbox.InitTables(ctx, db), "outbox tables")
-	return fixture{db: db, outbox: outbox, store: postgres.NewEventStore(db, outbox, coupon.EventTypes()...)}
+	return fixture{db: db, outbox: outbox, store: testenv.EventStore(t, db, outbox, testEvents, coupon.EventTypes()...)}
 }
 
 func (f fixture) outboxRows(t *testing.T) int {
@@ -59,7 +63,7 @@ func issued(user string) coupon.CouponIssued {
 
 func TestAppendLoadAndReadAll(t *testing.T) {
 	f := newFixture(t, 4)
-	ctx := messaging.WithCorrelationID(context.Background(), "corr-1")
+	ctx := correlation.With(context.Background(), "corr-1")
 	opened := coupon.CampaignOpened{CampaignID: "spring", Name: "Spring", Limit: 5, OpenedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	r1, err := f.store.Append(ctx, "campaign/spring", 0, []domain.Event{opened})
 	testenv.Must(t, err, "append 1")
@@ -210,7 +214,7 @@ func TestCouponRepositoryWritesTheRowWithTheEvent(t *testing.T) {
 // metadata, keyed by stream id.
 func TestForwarderMovesCommittedEventsToKafkaInStreamOrder(t *testing.T) {
 	f := newFixture(t, 4)
-	brokers := testenv.Kafka(t)
+	brokers := testenv.Kafka(t, kafka.Topic{Name: testEvents, Kind: kafka.Events, Partitions: 12, Retention: -1})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pub, err := kafka.NewPublisher(brokers, watermill.NopLogger{})
@@ -225,7 +229,7 @@ func TestForwarderMovesCommittedEventsToKafkaInStreamOrder(t *testing.T) {
 	sub, err := kafka.NewSubscriber(brokers, "contract-test", watermill.NopLogger{})
 	testenv.Must(t, err, "subscriber")
 	defer sub.Close()
-	msgs, err := sub.Subscribe(ctx, kafka.CouponEvents)
+	msgs, err := sub.Subscribe(ctx, testEvents)
 	testenv.Must(t, err, "subscribe")
 
 	// 30 events: 3 streams x 10 versions, appended one at a time.

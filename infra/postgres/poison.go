@@ -16,7 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/surge-platform/surge/domain"
-	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/internal/poison"
 )
 
 // The poison queue is a watermill-sql topic: the router's PoisonQueue
@@ -27,7 +27,7 @@ func poisonSchema() watermillsql.DefaultPostgreSQLSchema {
 	return watermillsql.DefaultPostgreSQLSchema{GeneratePayloadType: func(string) string { return "BYTEA" }}
 }
 
-const poisonTable = `"watermill_` + messaging.PoisonTopic + `"`
+const poisonTable = `"watermill_` + poison.Topic + `"`
 
 // NewPoisonPublisher is the publisher the router's poison middleware uses.
 func NewPoisonPublisher(db *sql.DB, logger watermill.LoggerAdapter) (message.Publisher, error) {
@@ -36,7 +36,7 @@ func NewPoisonPublisher(db *sql.DB, logger watermill.LoggerAdapter) (message.Pub
 
 // InitPoisonTables creates the poison queue's table.
 func InitPoisonTables(ctx context.Context, db *sql.DB) error {
-	return initWatermillTopic(ctx, db, poisonSchema(), messaging.PoisonTopic)
+	return initWatermillTopic(ctx, db, poisonSchema(), poison.Topic)
 }
 
 // ErrPoisonEntryNotFound: no entry with that id.
@@ -56,13 +56,13 @@ func NewPoisonQueue(db *sql.DB, out message.Publisher) *PoisonQueue {
 const poisonColumns = `"offset", uuid, payload, metadata, created_at`
 
 // List returns up to limit entries, oldest first.
-func (q *PoisonQueue) List(ctx context.Context, limit int) ([]messaging.PoisonEntry, error) {
+func (q *PoisonQueue) List(ctx context.Context, limit int) ([]poison.Entry, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT `+poisonColumns+` FROM `+poisonTable+` ORDER BY "offset" LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	entries := []messaging.PoisonEntry{}
+	entries := []poison.Entry{}
 	for rows.Next() {
 		e, err := scanPoison(rows)
 		if err != nil {
@@ -81,7 +81,7 @@ func (q *PoisonQueue) Size(ctx context.Context) (int, error) {
 }
 
 // Get returns one entry.
-func (q *PoisonQueue) Get(ctx context.Context, id int64) (messaging.PoisonEntry, error) {
+func (q *PoisonQueue) Get(ctx context.Context, id int64) (poison.Entry, error) {
 	e, err := scanPoison(q.db.QueryRowContext(ctx, `SELECT `+poisonColumns+` FROM `+poisonTable+` WHERE "offset" = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, ErrPoisonEntryNotFound
@@ -91,10 +91,10 @@ func (q *PoisonQueue) Get(ctx context.Context, id int64) (messaging.PoisonEntry,
 
 // Requeue sends the message back to its original topic with its original id
 // and removes the entry. If the send fails the entry stays.
-func (q *PoisonQueue) Requeue(ctx context.Context, id int64) (messaging.PoisonEntry, error) {
+func (q *PoisonQueue) Requeue(ctx context.Context, id int64) (poison.Entry, error) {
 	tx, err := q.db.BeginTx(ctx, nil)
 	if err != nil {
-		return messaging.PoisonEntry{}, err
+		return poison.Entry{}, err
 	}
 	defer tx.Rollback() //nolint:errcheck
 	e, err := scanPoison(tx.QueryRowContext(ctx, `SELECT `+poisonColumns+` FROM `+poisonTable+` WHERE "offset" = $1 FOR UPDATE`, id))
@@ -114,7 +114,7 @@ func (q *PoisonQueue) Requeue(ctx context.Context, id int64) (messaging.PoisonEn
 	for k, v := range e.Metadata {
 		switch k {
 		case middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey,
-			middleware.PoisonedSubscriberKey, messaging.AttemptsKey:
+			middleware.PoisonedSubscriberKey, poison.AttemptsKey:
 		default:
 			msg.Metadata.Set(k, v)
 		}
@@ -145,8 +145,8 @@ func (q *PoisonQueue) Discard(ctx context.Context, id int64) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanPoison(row scanner) (messaging.PoisonEntry, error) {
-	var e messaging.PoisonEntry
+func scanPoison(row scanner) (poison.Entry, error) {
+	var e poison.Entry
 	var payload, metadata []byte
 	if err := row.Scan(&e.ID, &e.MessageID, &payload, &metadata, &e.PoisonedAt); err != nil {
 		return e, err
@@ -165,7 +165,7 @@ func scanPoison(row scanner) (messaging.PoisonEntry, error) {
 	e.Topic = e.Metadata[middleware.PoisonedTopicKey]
 	e.Handler = e.Metadata[middleware.PoisonedHandlerKey]
 	e.Reason = e.Metadata[middleware.ReasonForPoisonedKey]
-	e.Attempts, _ = strconv.Atoi(e.Metadata[messaging.AttemptsKey])
+	e.Attempts, _ = strconv.Atoi(e.Metadata[poison.AttemptsKey])
 	e.PoisonedAt = e.PoisonedAt.UTC()
 	return e, nil
 }

@@ -22,7 +22,7 @@ func poisoned(id string, payload []byte, reason string) *message.Message {
 	m.Metadata.Set(messaging.NameKey, "coupon.issue.v1")
 	m.Metadata.Set(kafka.PartitionKeyMetadata, "coupon/spring/u1")
 	m.Metadata.Set(middleware.ReasonForPoisonedKey, reason)
-	m.Metadata.Set(middleware.PoisonedTopicKey, kafka.CouponCommands)
+	m.Metadata.Set(middleware.PoisonedTopicKey, testCommands)
 	m.Metadata.Set(middleware.PoisonedHandlerKey, "IssueCouponHandler")
 	m.Metadata.Set(messaging.AttemptsKey, "4")
 	return m
@@ -40,7 +40,7 @@ func TestPoisonQueueListRequeueDiscard(t *testing.T) {
 		poisoned("11111111-1111-1111-1111-111111111111", []byte(`{"campaignId":"spring","userId":"u1"}`), "db down"),
 		poisoned("22222222-2222-2222-2222-222222222222", binary, "undecodable")), "publish")
 
-	brokers := testenv.Kafka(t)
+	brokers := testenv.Kafka(t, kafka.Topic{Name: testCommands, Kind: kafka.Commands, Partitions: 1, Retention: time.Hour})
 	kpub, err := kafka.NewPublisher(brokers, watermill.NopLogger{})
 	testenv.Must(t, err, "kafka publisher")
 	defer kpub.Close()
@@ -52,7 +52,7 @@ func TestPoisonQueueListRequeueDiscard(t *testing.T) {
 		t.Fatalf("entries = %d, want 2", len(entries))
 	}
 	first, second := entries[0], entries[1]
-	if first.MessageID != "11111111-1111-1111-1111-111111111111" || first.Reason != "db down" || first.Topic != kafka.CouponCommands ||
+	if first.MessageID != "11111111-1111-1111-1111-111111111111" || first.Reason != "db down" || first.Topic != testCommands ||
 		first.Handler != "IssueCouponHandler" || first.Attempts != 4 || first.PayloadEncoding != "utf8" ||
 		first.Payload != `{"campaignId":"spring","userId":"u1"}` || time.Since(first.PoisonedAt) > time.Hour {
 		t.Fatalf("first entry = %+v", first)
@@ -68,7 +68,7 @@ func TestPoisonQueueListRequeueDiscard(t *testing.T) {
 	sub, err := kafka.NewSubscriber(brokers, "poison-contract", watermill.NopLogger{})
 	testenv.Must(t, err, "subscriber")
 	defer sub.Close()
-	msgs, err := sub.Subscribe(ctx, kafka.CouponCommands)
+	msgs, err := sub.Subscribe(ctx, testCommands)
 	testenv.Must(t, err, "subscribe")
 	if _, err := q.Requeue(ctx, first.ID); err != nil {
 		t.Fatalf("requeue: %v", err)
@@ -103,3 +103,6 @@ func TestPoisonQueueListRequeueDiscard(t *testing.T) {
 		t.Fatalf("entries left = %d", len(left))
 	}
 }
+
+// testCommands is the topic requeued test messages go back to.
+const testCommands = "test.commands"

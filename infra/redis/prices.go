@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -195,102 +194,4 @@ func (p *Prices) SaveComparison(ctx context.Context, productID, comparisonID str
 func (p *Prices) SaveFailure(ctx context.Context, productID, comparisonID string, failedAt string, backoff time.Duration) error {
 	return saveFailureScript.Run(ctx, p.rdb, p.keys(productID),
 		failedAt, backoff.Milliseconds(), comparisonID, p.ReadyChannel(), productID).Err()
-}
-
-// PriceHub is an API instance's one subscription to the ready channel. It
-// fans each announcement out to the requests of this instance waiting for
-// that product, so a waiting request costs no Redis traffic until its
-// product is ready. Announcements missed while the subscription reconnects
-// are not replayed: a waiter must look once more when its wait ends.
-type PriceHub struct {
-	ps      *goredis.PubSub
-	done    chan struct{}
-	mu      sync.Mutex
-	waiters map[string]map[chan struct{}]struct{}
-}
-
-// NewPriceHub subscribes to the ready channel of prices and starts fanning
-// out; ctx bounds only the subscription handshake.
-func NewPriceHub(ctx context.Context, rdb goredis.UniversalClient, prices *Prices) (*PriceHub, error) {
-	ps := rdb.Subscribe(ctx, prices.ReadyChannel())
-	if _, err := ps.Receive(ctx); err != nil {
-		ps.Close()
-		return nil, fmt.Errorf("subscribe to %s: %w", prices.ReadyChannel(), err)
-	}
-	h := &PriceHub{ps: ps, done: make(chan struct{}), waiters: map[string]map[chan struct{}]struct{}{}}
-	ch := ps.Channel(goredis.WithChannelSize(1024))
-	go func() {
-		defer close(h.done)
-		for m := range ch {
-			h.notify(m.Payload)
-		}
-	}()
-	return h, nil
-}
-
-// Watch registers a waiter for productID. ready is closed when an outcome
-// for the product is announced; stop must be called when done waiting.
-func (h *PriceHub) Watch(productID string) (ready <-chan struct{}, stop func()) {
-	ch := make(chan struct{})
-	h.mu.Lock()
-	set := h.waiters[productID]
-	if set == nil {
-		set = map[chan struct{}]struct{}{}
-		h.waiters[productID] = set
-	}
-	set[ch] = struct{}{}
-	h.mu.Unlock()
-	return ch, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if set := h.waiters[productID]; set != nil {
-			if _, ok := set[ch]; ok {
-				delete(set, ch)
-				if len(set) == 0 {
-					delete(h.waiters, productID)
-				}
-			}
-		}
-	}
-}
-
-func (h *PriceHub) notify(productID string) {
-	h.mu.Lock()
-	set := h.waiters[productID]
-	delete(h.waiters, productID)
-	h.mu.Unlock()
-	for ch := range set {
-		close(ch)
-	}
-}
-
-// WakeAll wakes every waiter (on shutdown, so held requests answer at once).
-func (h *PriceHub) WakeAll() {
-	h.mu.Lock()
-	all := h.waiters
-	h.waiters = map[string]map[chan struct{}]struct{}{}
-	h.mu.Unlock()
-	for _, set := range all {
-		for ch := range set {
-			close(ch)
-		}
-	}
-}
-
-// Waiting counts the registered waiters (for tests and metrics).
-func (h *PriceHub) Waiting() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, set := range h.waiters {
-		n += len(set)
-	}
-	return n
-}
-
-// Close ends the subscription.
-func (h *PriceHub) Close() error {
-	err := h.ps.Close()
-	<-h.done
-	return err
 }

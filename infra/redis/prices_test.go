@@ -7,19 +7,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surge-platform/surge/infra/push"
 	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/internal/testenv"
 	"github.com/surge-platform/surge/projections"
 )
 
-func newPrices(t *testing.T) (*redis.Prices, *redis.PriceHub) {
+// priceWaiters are a process's held price requests: the relay from the
+// outcomes channel publishes into a push hub, and each waiter waits there.
+type priceWaiters struct{ hub *push.Hub }
+
+func (w priceWaiters) Watch(productID string) (<-chan struct{}, func()) {
+	s := w.hub.Wait(productID)
+	return s.Done(), s.Close
+}
+
+func (w priceWaiters) Waiting() int { return w.hub.Subscribers() }
+
+func newPrices(t *testing.T) (*redis.Prices, priceWaiters) {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	p := redis.NewPrices(rdb, testenv.RedisPrefix(t))
-	hub, err := redis.NewPriceHub(context.Background(), rdb, p)
+	hub, err := push.NewHub(nil)
 	testenv.Must(t, err, "hub")
-	t.Cleanup(func() { hub.Close() })
-	return p, hub
+	relay, err := redis.NewRelay(context.Background(), rdb, p.ReadyChannel(), hub, func(productID string) push.Message {
+		return push.Message{Key: productID}
+	})
+	testenv.Must(t, err, "relay")
+	t.Cleanup(func() { relay.Close() })
+	return p, priceWaiters{hub}
 }
 
 func at(sec, ms int) string {

@@ -19,6 +19,20 @@ import (
 // out may have run, and running it again would take a second slot (the
 // gate settles such admissions itself; see handlers.ReleaseAmbiguousAdmissions).
 func Connect(ctx context.Context, url string, timeout time.Duration) (*goredis.Client, error) {
+	client, err := Open(url, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	return client, nil
+}
+
+// Open is Connect without the ping: the client connects on first use (an
+// operator command that may not need Redis at all).
+func Open(url string, timeout time.Duration) (*goredis.Client, error) {
 	opts, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -31,10 +45,5 @@ func Connect(ctx context.Context, url string, timeout time.Duration) (*goredis.C
 	opts.PoolTimeout = max(timeout, time.Second)
 	opts.ContextTimeoutEnabled = true
 	opts.MaxRetries = -1
-	client := goredis.NewClient(opts)
-	if err := client.Ping(ctx).Err(); err != nil {
-		client.Close()
-		return nil, fmt.Errorf("connect to redis: %w", err)
-	}
-	return client, nil
+	return goredis.NewClient(opts), nil
 }

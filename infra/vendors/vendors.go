@@ -125,9 +125,6 @@ func New(vendors []Vendor, timeout time.Duration, reg prometheus.Registerer) (*C
 	return c, nil
 }
 
-// Vendors are the configured vendors.
-func (c *Client) Vendors() []Vendor { return append([]Vendor(nil), c.vendors...) }
-
 // Quote asks every vendor in parallel and returns one quote per vendor, in
 // configuration order. It returns when the last vendor answered or timed
 // out, at most the timeout after it was called (or when ctx ends).

@@ -11,14 +11,18 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
+	"github.com/surge-platform/surge/infra/messaging"
+	"github.com/surge-platform/surge/infra/postgres"
 )
 
 // PostgresAdminURL is the server tests create their databases on.
@@ -97,10 +101,11 @@ func Redis(t testing.TB) *goredis.Client {
 	return rdb
 }
 
-// Kafka starts an in-process Kafka-protocol broker with Surge's topics.
-func Kafka(t testing.TB) []string {
+// Kafka starts an in-process Kafka-protocol broker with the given topics
+// (an app creates its own at start).
+func Kafka(t testing.TB, topics ...kafka.Topic) []string {
 	t.Helper()
-	c, err := kafka.StartBroker("127.0.0.1:0")
+	c, err := kafka.StartBroker("127.0.0.1:0", topics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,29 +114,31 @@ func Kafka(t testing.TB) []string {
 }
 
 // Config returns a configuration on fresh backends: its own database, Redis
-// prefix and Kafka broker, an ephemeral HTTP port, and fast retries.
+// prefix and Kafka broker, an ephemeral HTTP port, fast retries, and
+// nothing from the developer's own SURGE_* environment. Flow settings are
+// set with cfg.Set.
 func Config(t testing.TB) config.Config {
 	t.Helper()
-	cfg, err := config.Load()
+	cfg, err := config.Load(config.Source{
+		"SURGE_HTTP_ADDR":              "127.0.0.1:0",
+		"SURGE_DATABASE_URL":           Database(t),
+		"SURGE_REDIS_URL":              RedisURL(),
+		"SURGE_REDIS_PREFIX":           RedisPrefix(t),
+		"SURGE_KAFKA_BROKERS":          strings.Join(Kafka(t), ","),
+		"SURGE_ADMIN_TOKEN":            "test-admin-token",
+		"SURGE_RETRY_MAX":              "3",
+		"SURGE_RETRY_INITIAL_INTERVAL": "20ms",
+		"SURGE_RETRY_MAX_INTERVAL":     "100ms",
+		"SURGE_RETRY_MAX_ELAPSED":      "5s",
+		"SURGE_SHUTDOWN_TIMEOUT":       "10s",
+		"SURGE_REDIS_WATCH_INTERVAL":   "100ms",
+		"SURGE_CATCHUP_INTERVAL":       "500ms",
+		"SURGE_GATE_DRAIN_TIMEOUT":     "10s",
+		"SURGE_LOG_LEVEL":              "warn",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DatabaseURL = Database(t)
-	cfg.PoisonDatabaseURL = cfg.DatabaseURL
-	cfg.RedisURL = RedisURL()
-	cfg.RedisPrefix = RedisPrefix(t)
-	cfg.KafkaBrokers = Kafka(t)
-	cfg.AdminToken = "test-admin-token"
-	cfg.RetryMax = 3
-	cfg.RetryInitial = 20 * time.Millisecond
-	cfg.RetryMaxInterval = 100 * time.Millisecond
-	cfg.RetryMaxElapsed = 5 * time.Second
-	cfg.ShutdownTimeout = 10 * time.Second
-	cfg.RedisWatchInterval = 100 * time.Millisecond
-	cfg.CatchUpInterval = 500 * time.Millisecond
-	cfg.GateDrainTimeout = 10 * time.Second
-	cfg.LogLevel = "warn"
 	return cfg
 }
 
@@ -153,4 +160,20 @@ func Must(t testing.TB, err error, format string, args ...any) {
 	if err != nil {
 		t.Fatalf("%s: %v", fmt.Sprintf(format, args...), err)
 	}
+}
+
+// EventStore is an event store on db and outbox that routes every event to
+// topic (an app routes by its flows' declared topics).
+func EventStore(t testing.TB, db *sql.DB, outbox *postgres.Outbox, topic string, types ...domain.Event) *postgres.EventStore {
+	t.Helper()
+	var msgs []kafka.Message
+	for _, e := range types {
+		msgs = append(msgs, e)
+	}
+	topology, err := kafka.NewTopology(kafka.Topic{Name: topic, Kind: kafka.Events, Partitions: 12, Retention: -1, Messages: msgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope := postgres.Envelope{Wrap: messaging.Envelope{Topics: topology.TopicFor}.Wrap, Trace: messaging.Trace}
+	return postgres.NewEventStore(db, outbox, envelope, types...)
 }

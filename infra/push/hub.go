@@ -1,0 +1,198 @@
+// Package push fans payloads out to the subscribers of one process: a
+// single upstream subscription per process (a live Kafka consumer, a Redis
+// channel) publishes into the Hub, and every WebSocket, SSE stream or held
+// request of the process subscribes to the keys it cares about.
+//
+// The hub never blocks its publisher. Each subscriber has a bounded buffer;
+// one that falls behind is dropped (its Done channel closes and Err is
+// ErrSlow), and must resync from the last position it saw: no subscriber can
+// hold up the others, and none silently misses a message.
+package push
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Message is one payload for the subscribers of Key.
+type Message struct {
+	Key      string // what subscribers subscribe to ("line/A", "room/r1", "price/p1")
+	Type     string // the kind of payload ("alert", "message", ...), for the transport
+	Position int64  // the key's own order (0: none); subscribers resume after it
+	Payload  []byte
+}
+
+// Why a subscription ended.
+var (
+	ErrSlow   = errors.New("subscriber too slow: its buffer overflowed; resync from the last position")
+	ErrClosed = errors.New("the hub is shutting down")
+)
+
+// Hub is a process's fan-out.
+type Hub struct {
+	mu     sync.Mutex
+	subs   map[string]map[*Subscription]struct{}
+	closed bool
+
+	dropped   prometheus.Counter
+	delivered prometheus.Counter
+}
+
+// NewHub creates a hub; its metrics (surge_push_subscribers,
+// surge_push_delivered_total, surge_push_dropped_total) go to reg if not nil.
+func NewHub(reg prometheus.Registerer) (*Hub, error) {
+	h := &Hub{
+		subs: map[string]map[*Subscription]struct{}{},
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "push_dropped_total",
+			Help: "Subscribers dropped because their buffer overflowed (they resync from their last position)."}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "push_delivered_total",
+			Help: "Messages handed to a local subscriber."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{h.dropped, h.delivered, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "surge", Name: "push_subscribers", Help: "Local subscribers (WebSocket and SSE clients, held requests).",
+		}, func() float64 { return float64(h.Subscribers()) })} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return h, nil
+}
+
+// Subscription is one subscriber's view of a key.
+type Subscription struct {
+	hub  *Hub
+	key  string
+	once bool // ends at its first message (a held request waiting for one outcome)
+	ch   chan Message
+	done chan struct{}
+	end  sync.Once
+	err  error
+}
+
+// Subscribe delivers every message published for key from now on, up to
+// buffer of them waiting; a subscriber that lets more wait is dropped.
+func (h *Hub) Subscribe(key string, buffer int) *Subscription {
+	return h.add(&Subscription{hub: h, key: key, ch: make(chan Message, max(1, buffer)), done: make(chan struct{})})
+}
+
+// Wait ends (Done closes, Err is nil) at the next message for key: for a
+// request held until one outcome is announced.
+func (h *Hub) Wait(key string) *Subscription {
+	return h.add(&Subscription{hub: h, key: key, once: true, ch: make(chan Message, 1), done: make(chan struct{})})
+}
+
+func (h *Hub) add(s *Subscription) *Subscription {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.finish(ErrClosed)
+		return s
+	}
+	set := h.subs[s.key]
+	if set == nil {
+		set = map[*Subscription]struct{}{}
+		h.subs[s.key] = set
+	}
+	set[s] = struct{}{}
+	return s
+}
+
+// C delivers the messages.
+func (s *Subscription) C() <-chan Message { return s.ch }
+
+// Done is closed when the subscription ends: dropped (ErrSlow), the hub
+// closed (ErrClosed), Close, or a Wait's message arrived (nil).
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err says why the subscription ended (nil while it runs or after Close or
+// a Wait's message).
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Close unsubscribes.
+func (s *Subscription) Close() {
+	s.hub.remove(s)
+	s.finish(nil)
+}
+
+func (s *Subscription) finish(err error) {
+	s.end.Do(func() {
+		s.err = err
+		close(s.done)
+	})
+}
+
+func (h *Hub) remove(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if set := h.subs[s.key]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.subs, s.key)
+		}
+	}
+}
+
+// Publish hands m to every subscriber of m.Key without waiting for any; a
+// subscriber whose buffer is full is dropped with ErrSlow. It returns how
+// many subscribers got it.
+func (h *Hub) Publish(m Message) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.subs[m.Key]
+	n := 0
+	for s := range set {
+		select {
+		case s.ch <- m:
+			n++
+			if s.once {
+				delete(set, s)
+				s.finish(nil)
+			}
+		default:
+			delete(set, s)
+			s.finish(ErrSlow)
+			h.dropped.Inc()
+		}
+	}
+	if len(set) == 0 {
+		delete(h.subs, m.Key)
+	}
+	h.delivered.Add(float64(n))
+	return n
+}
+
+// Subscribers counts the subscriptions (all keys).
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, set := range h.subs {
+		n += len(set)
+	}
+	return n
+}
+
+// Close ends every subscription with ErrClosed (so streams and held
+// requests return and their connections close) and refuses new ones.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for key, set := range h.subs {
+		for s := range set {
+			s.finish(ErrClosed)
+		}
+		delete(h.subs, key)
+	}
+}

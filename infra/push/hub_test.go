@@ -1,0 +1,137 @@
+package push_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surge-platform/surge/infra/push"
+)
+
+func newHub(t *testing.T) *push.Hub {
+	h, err := push.NewHub(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// A subscriber that stops reading is dropped with ErrSlow once its buffer
+// is full; the others get every message, in order, and the publisher never
+// waits.
+func TestSlowSubscriberIsDroppedOthersGetEverything(t *testing.T) {
+	h := newHub(t)
+	slow := h.Subscribe("line/A", 4)
+	fast := h.Subscribe("line/A", 4)
+	other := h.Subscribe("line/B", 4)
+	var got []int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for len(got) < 100 {
+			m := <-fast.C()
+			got = append(got, m.Position)
+		}
+	}()
+	start := time.Now()
+	for i := int64(1); i <= 100; i++ {
+		h.Publish(push.Message{Key: "line/A", Position: i})
+		if i%4 == 0 {
+			time.Sleep(time.Millisecond) // the fast reader keeps up; the slow one never reads
+		}
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("publishing took %s", took)
+	}
+	for i, p := range got {
+		if p != int64(i+1) {
+			t.Fatalf("fast subscriber got %v, want 1..100 in order", got)
+		}
+	}
+	select {
+	case <-slow.Done():
+	default:
+		t.Fatal("the slow subscriber was not dropped")
+	}
+	if !errors.Is(slow.Err(), push.ErrSlow) || len(slow.C()) != 4 {
+		t.Fatalf("slow: err %v, %d buffered; want ErrSlow with its 4 buffered", slow.Err(), len(slow.C()))
+	}
+	if fast.Err() != nil || other.Err() != nil || len(other.C()) != 0 {
+		t.Fatalf("fast err %v, other err %v with %d messages", fast.Err(), other.Err(), len(other.C()))
+	}
+	if n := h.Subscribers(); n != 2 {
+		t.Fatalf("%d subscribers left, want 2", n)
+	}
+}
+
+func TestWaitEndsAtTheFirstMessageAndCloseEndsEverything(t *testing.T) {
+	h := newHub(t)
+	w := h.Wait("price/p1")
+	stream := h.Subscribe("price/p1", 8)
+	if n := h.Publish(push.Message{Key: "price/p1"}); n != 2 {
+		t.Fatalf("delivered to %d, want 2", n)
+	}
+	select {
+	case <-w.Done():
+	default:
+		t.Fatal("the waiter did not end at its message")
+	}
+	if w.Err() != nil || h.Subscribers() != 1 {
+		t.Fatalf("waiter err %v, %d subscribers", w.Err(), h.Subscribers())
+	}
+	h.Close()
+	<-stream.Done()
+	if !errors.Is(stream.Err(), push.ErrClosed) {
+		t.Fatalf("after Close: %v", stream.Err())
+	}
+	late := h.Subscribe("price/p1", 1)
+	<-late.Done()
+	if !errors.Is(late.Err(), push.ErrClosed) {
+		t.Fatalf("subscribing to a closed hub: %v", late.Err())
+	}
+	stream.Close() // closing an ended subscription is harmless
+}
+
+func TestConcurrentSubscribersAndPublishers(t *testing.T) {
+	h := newHub(t)
+	var wg sync.WaitGroup
+	counts := make([]int, 50)
+	for i := range counts {
+		s := h.Subscribe(fmt.Sprintf("k%d", i%5), 1000)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				<-s.C()
+				counts[i]++
+			}
+			s.Close()
+		}()
+	}
+	var pubs sync.WaitGroup
+	for k := range 5 {
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			for p := range 200 {
+				h.Publish(push.Message{Key: fmt.Sprintf("k%d", k), Position: int64(p + 1)})
+			}
+		}()
+	}
+	pubs.Wait()
+	wg.Wait()
+	for i, n := range counts {
+		if n != 200 {
+			t.Fatalf("subscriber %d got %d of 200", i, n)
+		}
+	}
+	if h.Subscribers() != 0 {
+		t.Fatalf("%d subscribers left", h.Subscribers())
+	}
+}

@@ -1,0 +1,15 @@
+package app
+
+import (
+	"github.com/surge-platform/surge/internal/flow"
+	"github.com/surge-platform/surge/internal/flows"
+)
+
+// Flows is every flow of the platform, each a module (internal/flows), in
+// the order their routes mount. Adding a flow is one line here.
+func Flows() []flow.Module {
+	return []flow.Module{
+		&flows.Coupons{}, // seed 001: first-come coupons
+		&flows.Prices{},  // seed 000: price comparison behind a cache
+	}
+}
