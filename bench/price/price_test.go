@@ -249,7 +249,7 @@ func BenchmarkPriceVsSynchronous(b *testing.B) {
 			return
 		}
 		v := projections.PriceComparisonView{ProductID: id, Offers: offers, FailedVendors: failed,
-			ComparedAt: projections.FormatTime(now), ExpiresAt: projections.FormatTime(now.Add(5*time.Minute))}
+			ComparedAt: projections.FormatTime(now), ExpiresAt: projections.FormatTime(now.Add(5 * time.Minute))}
 		if low, ok := price.LowestOffer(offers); ok {
 			v.Lowest = &low
 		}

@@ -121,10 +121,10 @@ type Job struct {
 // Report is an analytics replay: its handlers see every stored event, in
 // order, and never touch live consumers or read models.
 type Report interface {
-	Name() string             // `surge replay <name>`
-	Flags(fs *flag.FlagSet)   // its options
+	Name() string           // `surge replay <name>`
+	Flags(fs *flag.FlagSet) // its options
 	Handlers() []cqrs.GroupEventHandler
-	Write(w io.Writer) error  // the result, once the history was read
+	Write(w io.Writer) error // the result, once the history was read
 }
 
 // Role is one part of `surge serve --roles`.

@@ -152,4 +152,3 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	}
 	return nil
 }
-

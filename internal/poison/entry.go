@@ -25,4 +25,3 @@ type Entry struct {
 	PayloadEncoding string            `json:"payloadEncoding"` // "utf8" or "base64"
 	Metadata        map[string]string `json:"metadata"`
 }
-
