@@ -60,10 +60,13 @@ chaos: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/...
 
+## lint: go vet, staticcheck, and the architecture check (.golangci.yml: which package may import which)
 lint:
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
 	else $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; fi
+	@if command -v golangci-lint >/dev/null 2>&1; then golangci-lint run ./...; \
+	else $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

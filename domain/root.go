@@ -1,5 +1,7 @@
 package domain
 
+import "time"
+
 // Root is the plumbing every aggregate shares: the version it was rebuilt
 // at (the number of stored events) and the events recorded since, which the
 // repository appends at that expected version. An aggregate embeds it and
@@ -30,4 +32,16 @@ func (r *Root) Replay(history []Event, apply func(Event)) {
 func (r *Root) Record(e Event, apply func(Event)) {
 	apply(e)
 	r.changes = append(r.changes, e)
+}
+
+// Clock tells the time; the zero Clock is the wall clock. Handlers and
+// projections take one so tests can fix the time.
+type Clock func() time.Time
+
+// Now is the current time.
+func (c Clock) Now() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c()
 }

@@ -6,7 +6,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
@@ -32,16 +31,8 @@ type CommandSender interface {
 	Send(ctx context.Context, cmd any) error
 }
 
-// Clock tells the time; the zero Clock is the wall clock.
-type Clock func() time.Time
-
-// Now is the current time.
-func (c Clock) Now() time.Time {
-	if c == nil {
-		return time.Now()
-	}
-	return c()
-}
+// Clock tells the time (domain.Clock; the zero Clock is the wall clock).
+type Clock = domain.Clock
 
 // retryOnConflict runs decide again, once, if another writer appended to the
 // same stream first (a concurrent delivery of the same command): decide

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/price"
 )
 
@@ -76,7 +77,7 @@ type PriceStore interface {
 type PriceComparisonProjection struct {
 	Store        PriceStore
 	RetryBackoff time.Duration
-	Now          func() time.Time
+	Clock        domain.Clock
 }
 
 // Name is the projection's consumer group. Never rename it.
@@ -87,16 +88,9 @@ func (p PriceComparisonProjection) OnPriceComparisonCompleted(ctx context.Contex
 	if err != nil {
 		return err
 	}
-	return p.Store.SaveComparison(ctx, e.ProductID, e.ComparisonID, body, FormatTime(e.ComparedAt), e.ExpiresAt.Sub(p.now()))
+	return p.Store.SaveComparison(ctx, e.ProductID, e.ComparisonID, body, FormatTime(e.ComparedAt), e.ExpiresAt.Sub(p.Clock.Now()))
 }
 
 func (p PriceComparisonProjection) OnPriceComparisonFailed(ctx context.Context, e *price.PriceComparisonFailed) error {
-	return p.Store.SaveFailure(ctx, e.ProductID, e.ComparisonID, FormatTime(e.FailedAt), e.FailedAt.Add(p.RetryBackoff).Sub(p.now()))
-}
-
-func (p PriceComparisonProjection) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
+	return p.Store.SaveFailure(ctx, e.ProductID, e.ComparisonID, FormatTime(e.FailedAt), e.FailedAt.Add(p.RetryBackoff).Sub(p.Clock.Now()))
 }

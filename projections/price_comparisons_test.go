@@ -24,7 +24,7 @@ func TestProjectionCachesTheViewForItsLifetimeAndIsIdempotent(t *testing.T) {
 	rdb := testenv.Redis(t)
 	store := redis.NewPrices(rdb, testenv.RedisPrefix(t))
 	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	p := projections.PriceComparisonProjection{Store: store, RetryBackoff: 5 * time.Second, Now: func() time.Time { return clock }}
+	p := projections.PriceComparisonProjection{Store: store, RetryBackoff: 5 * time.Second, Clock: func() time.Time { return clock }}
 	ctx := context.Background()
 
 	first := completed(clock.Add(-time.Second), time.Minute,
@@ -69,7 +69,7 @@ func TestProjectionRemembersAFailureForTheBackOffOnly(t *testing.T) {
 	rdb := testenv.Redis(t)
 	store := redis.NewPrices(rdb, testenv.RedisPrefix(t))
 	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	p := projections.PriceComparisonProjection{Store: store, RetryBackoff: 5 * time.Second, Now: func() time.Time { return clock }}
+	p := projections.PriceComparisonProjection{Store: store, RetryBackoff: 5 * time.Second, Clock: func() time.Time { return clock }}
 	ctx := context.Background()
 	failed := price.PriceComparisonFailed{ComparisonID: "c1", ProductID: "p", FailedVendors: []string{"a"}, FailedAt: clock.Add(-time.Second)}
 	testenv.Must(t, apply(ctx, p, failed), "apply")

@@ -62,6 +62,7 @@ func rush(t *testing.T, app *testApp, campaign string, users, copies int) map[st
 	t.Helper()
 	var mu sync.Mutex
 	statuses := map[string][]int{}
+	var errs []error
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for u := 0; u < users; u++ {
@@ -71,15 +72,22 @@ func rush(t *testing.T, app *testApp, campaign string, users, copies int) map[st
 			go func() {
 				defer wg.Done()
 				<-start
-				res := app.do(t, "POST", "/v1/campaigns/"+campaign+"/applications", map[string]string{"userId": user})
+				res, err := app.try("POST", "/v1/campaigns/"+campaign+"/applications", map[string]string{"userId": user})
 				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
 				statuses[user] = append(statuses[user], res.Status)
-				mu.Unlock()
 			}()
 		}
 	}
 	close(start)
 	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d applications failed at the transport, first: %v", len(errs), errs[0])
+	}
 	return statuses
 }
 
@@ -139,8 +147,9 @@ func TestRushIssuesExactlyTheLimit(t *testing.T) {
 	if v != (campaignView{ID: "rush", Name: "Rush rush", Limit: 100, Accepted: 100, Issued: 100, Status: "sold_out"}) {
 		t.Fatalf("campaign view = %+v", v)
 	}
-	// Nothing more arrives later: the counts stay exact.
-	time.Sleep(500 * time.Millisecond)
+	// Nothing more arrives later: once everything is handled, the counts
+	// are still exact.
+	waitQuiet(t, app)
 	if events, rows, _ := counts(t, db, "rush"); events != 100 || rows != 100 {
 		t.Fatalf("after settling: events=%d rows=%d", events, rows)
 	}
@@ -169,7 +178,7 @@ func TestRushWithDuplicateApplicationsIssuesOnePerUser(t *testing.T) {
 		}
 	}
 	waitIssued(t, app, "dupes", 100, 30*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	waitQuiet(t, app)
 	events, rows, users := counts(t, db, "dupes")
 	if events != 100 || rows != 100 || users != 100 {
 		t.Fatalf("events=%d rows=%d distinct users=%d, want 100 each", events, rows, users)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/internal/app"
+	"github.com/surge-platform/surge/internal/testenv"
 )
 
 // The roles the tests run (test bodies name their app "app", which hides
@@ -115,12 +117,27 @@ func (r response) requireError(t testing.TB, status int, code string) {
 	}
 }
 
-// do sends a request; body may be nil, a string (sent as is) or a value
-// (sent as JSON). Headers are "Key", "Value" pairs.
-func (a *testApp) do(t testing.TB, method, path string, body any, headers ...string) response {
+// waitQuiet waits until everything written so far was handled (the outbox
+// forwarded, every consumer group at the end of its topic), so a test can
+// assert that nothing more will arrive.
+func waitQuiet(t testing.TB, a *testApp) {
 	t.Helper()
+	ctx := context.Background()
+	var lastErr error
+	testenv.Eventually(t, 30*time.Second, "outbox forwarded and consumer lag zero", func() bool {
+		quiet, err := a.Quiet(ctx)
+		lastErr = err
+		return quiet
+	})
+	if lastErr != nil {
+		t.Fatalf("quiet: %v", lastErr)
+	}
+}
+
+// try sends a request and returns what came back or why nothing did; safe
+// in any goroutine (do is the test goroutine's version).
+func (a *testApp) try(method, path string, body any, headers ...string) (response, error) {
 	var rd io.Reader
-	contentType := "application/json"
 	switch b := body.(type) {
 	case nil:
 	case string:
@@ -130,28 +147,39 @@ func (a *testApp) do(t testing.TB, method, path string, body any, headers ...str
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return response{}, err
 		}
 		rd = bytes.NewBuffer(buf)
 	}
 	req, err := http.NewRequest(method, a.URL+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := a.client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
+		return response{}, fmt.Errorf("%s %s: reading the body: %w", method, path, err)
+	}
+	return response{Status: res.StatusCode, Body: b, Header: res.Header}, nil
+}
+
+// do sends a request; body may be nil, a string (sent as is) or a value
+// (sent as JSON). Headers are "Key", "Value" pairs.
+func (a *testApp) do(t testing.TB, method, path string, body any, headers ...string) response {
+	t.Helper()
+	res, err := a.try(method, path, body, headers...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return response{Status: res.StatusCode, Body: b, Header: res.Header}
+	return res
 }

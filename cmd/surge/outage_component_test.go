@@ -36,23 +36,31 @@ func TestDatabaseOutageDuringRushLosesAndDoublesNothing(t *testing.T) {
 	var accepted, rejected, unavailable atomic.Int32
 	apply := func(from, to int) {
 		var wg sync.WaitGroup
+		failures := make(chan string, to-from)
 		for i := from; i < to; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res := app.do(t, "POST", "/v1/campaigns/outage/applications", map[string]string{"userId": fmt.Sprintf("u%04d", i)})
-				switch res.Status {
-				case http.StatusAccepted:
+				res, err := app.try("POST", "/v1/campaigns/outage/applications", map[string]string{"userId": fmt.Sprintf("u%04d", i)})
+				switch {
+				case err != nil:
+					unavailable.Add(1)
+					failures <- fmt.Sprintf("application %d: %v", i, err)
+				case res.Status == http.StatusAccepted:
 					accepted.Add(1)
-				case http.StatusGone:
+				case res.Status == http.StatusGone:
 					rejected.Add(1)
 				default:
 					unavailable.Add(1)
-					t.Errorf("application %d: %d %s", i, res.Status, res.Body)
+					failures <- fmt.Sprintf("application %d: %d %s", i, res.Status, res.Body)
 				}
 			}()
 		}
 		wg.Wait()
+		close(failures)
+		for f := range failures {
+			t.Error(f)
+		}
 	}
 
 	apply(0, 100) // before the outage
@@ -112,7 +120,7 @@ func TestDatabaseOutageDuringRushLosesAndDoublesNothing(t *testing.T) {
 		}
 	}
 	waitIssued(t, app, "outage", 300, 60*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	waitQuiet(t, app)
 	events, rows, users := counts(t, db, "outage")
 	if events != 300 || rows != 300 || users != 300 {
 		t.Fatalf("events=%d rows=%d users=%d, want exactly 300 each", events, rows, users)

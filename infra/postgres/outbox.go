@@ -206,6 +206,29 @@ func (w *wakeup) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 	return 0
 }
 
+// Pending counts the outbox rows no forwarder has moved to Kafka yet, in
+// every shard: with Kafka's consumer lag, it tells when everything written
+// has been handled (the tests wait for that instead of sleeping).
+func (o *Outbox) Pending(ctx context.Context, db *sql.DB) (int, error) {
+	offsets := watermillsql.DefaultPostgreSQLOffsetsAdapter{}
+	total := 0
+	for i := 0; i < o.cfg.Shards; i++ {
+		topic := OutboxTopic(i)
+		var n int
+		err := db.QueryRowContext(ctx, `
+			SELECT count(*) FROM `+o.schema().MessagesTable(topic)+` m
+			WHERE NOT EXISTS (
+				SELECT 1 FROM `+offsets.MessagesOffsetsTable(topic)+` a
+				WHERE a.consumer_group = 'forwarder'
+				  AND (m.transaction_id, m."offset") <= (a.last_processed_transaction_id, a.offset_acked))`).Scan(&n)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // NewForwarders creates one Watermill forwarder per shard, moving committed
 // outbox messages to out (Kafka) in commit order. Call it once per Outbox.
 func (o *Outbox) NewForwarders(db *sql.DB, out message.Publisher, closeTimeout time.Duration, decorate func(*message.Router)) ([]*forwarder.Forwarder, error) {

@@ -471,5 +471,8 @@ func TestFrameAccessors(t *testing.T) {
 			t.Error("NewFrame with an odd argument count did not panic")
 		}
 	}()
-	NewFrame("SEND", "k")
+	NewFrame("SEND", oddArgs()...)
 }
+
+// oddArgs hides the odd count from staticcheck: the panic is the point.
+func oddArgs() []string { return []string{"k"} }

@@ -505,6 +505,43 @@ func (a *App) Subscribers() int { return a.hub.Subscribers() }
 // decorated).
 func (a *App) Publisher() message.Publisher { return a.kafkaPub }
 
+// Quiet says whether everything written so far has been handled: no outbox
+// row is left to forward, and every consumer group of this process (command
+// handlers, read models, reactions) has consumed its topic to the end.
+func (a *App) Quiet(ctx context.Context) (bool, error) {
+	pending, err := a.outbox.Pending(ctx, a.db)
+	if err != nil || pending > 0 || a.kafkaAdmin == nil {
+		return err == nil && pending == 0, err
+	}
+	for _, parts := range a.parts {
+		var queues []*kafka.Queue
+		if a.roles.Commands {
+			for _, h := range parts.Commands {
+				topic, err := a.topology.TopicFor(messaging.WireName(h.NewCommand()))
+				if err != nil {
+					return false, err
+				}
+				queues = append(queues, a.kafkaAdmin.Queue(h.HandlerName(), topic))
+			}
+		}
+		for _, g := range parts.Groups {
+			if a.roles.Has(g.Role) && !g.Live {
+				queues = append(queues, a.kafkaAdmin.Queue(g.Name, g.Topic))
+			}
+		}
+		for _, q := range queues {
+			end, err := q.Backlog(ctx)
+			if err != nil {
+				return false, err
+			}
+			if n, err := q.Remaining(ctx, end); err != nil || n > 0 {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
 // Rebuild applies the whole history to every read model now and sets the
 // data marker (`surge rebuild`).
 func (a *App) Rebuild(ctx context.Context) (int, error) { return a.catchUp.Rebuild(ctx) }
