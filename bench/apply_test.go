@@ -133,9 +133,9 @@ func BenchmarkApply(b *testing.B) {
 
 // checkApplied confirms the gate really admitted every accepted request.
 func checkApplied(b *testing.B, rdb *goredis.Client, prefix string, want int) {
-	got, err := rdb.HGet(b.Context(), prefix+"campaign:{bench}", "accepted").Int()
+	view, err := redis.NewCampaigns(rdb, prefix).Campaign(b.Context(), "bench")
 	benchkit.Must(b, err, "read accepted")
-	if got != want {
+	if got := view.Accepted; got != want {
 		b.Errorf("gate accepted %d, want %d", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/surge-platform/surge/bench/benchkit"
 	"github.com/surge-platform/surge/infra/config"
+	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/internal/app"
 )
 
@@ -59,6 +60,9 @@ func startSurge(b *testing.B, cfg config.Config, roles surgeRoles) *surge {
 	logger := slog.New(quietHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), quiet})
 	ownDatabase(cfg.DatabaseURL)
 	s := &surge{cfg: cfg, logger: logger}
+	// A process with no role does not connect to Kafka; the taps need the
+	// topics whatever the roles.
+	benchkit.Must(b, kafka.EnsureTopics(b.Context(), cfg.KafkaBrokers, app.Topics()), "topics")
 	s.App = benchkit.RunApp(b, cfg, app.Roles{API: roles.API, Forwarder: roles.Forwarder && !roles.HoldForwarders}, logger)
 	if addr := s.Addr(); addr != "" {
 		s.URL = "http://" + addr
