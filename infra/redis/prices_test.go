@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surge-platform/surge/infra/push"
 	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/internal/push"
 	"github.com/surge-platform/surge/internal/testenv"
 	"github.com/surge-platform/surge/projections"
 )

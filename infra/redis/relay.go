@@ -6,7 +6,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/surge-platform/surge/infra/push"
+	"github.com/surge-platform/surge/internal/push"
 )
 
 // Relay is a process's one subscription to a Redis channel, published into

@@ -34,9 +34,9 @@ import (
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
 	"github.com/surge-platform/surge/infra/postgres"
-	"github.com/surge-platform/surge/infra/push"
 	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/internal/flow"
+	"github.com/surge-platform/surge/internal/push"
 	"github.com/surge-platform/surge/projections"
 )
 

@@ -13,9 +13,9 @@ import (
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
-	"github.com/surge-platform/surge/infra/push"
 	"github.com/surge-platform/surge/internal/app"
 	"github.com/surge-platform/surge/internal/flow"
+	"github.com/surge-platform/surge/internal/push"
 )
 
 // docker-compose.yml creates Kafka's topics for real Apache Kafka by hand

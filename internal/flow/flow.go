@@ -22,8 +22,8 @@ import (
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/postgres"
-	"github.com/surge-platform/surge/infra/push"
 	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/internal/push"
 )
 
 // Module is one flow. Configure runs first for every module (so every

@@ -14,10 +14,10 @@ import (
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/postgres"
-	"github.com/surge-platform/surge/infra/push"
 	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/infra/vendors"
 	"github.com/surge-platform/surge/internal/flow"
+	"github.com/surge-platform/surge/internal/push"
 	"github.com/surge-platform/surge/projections"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/surge-platform/surge/infra/push"
+	"github.com/surge-platform/surge/internal/push"
 )
 
 func newHub(t *testing.T) *push.Hub {
