@@ -33,4 +33,6 @@ type Deps struct {
 	Logger         *slog.Logger
 	// Flows mount their routes under /v1, in this order.
 	Flows []func(g *gin.RouterGroup)
+	// Push mounts the push endpoints (WebSocket, SSE) at the root.
+	Push []func(r gin.IRoutes)
 }

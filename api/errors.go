@@ -33,6 +33,9 @@ var statusOf = map[domain.Kind]int{
 	domain.KindNotFound: http.StatusNotFound,
 	domain.KindConflict: http.StatusConflict,
 	domain.KindGone:     http.StatusGone,
+	// Not theirs to do: authenticated, but not allowed.
+	domain.KindForbidden:       http.StatusForbidden,
+	domain.KindUnauthenticated: http.StatusUnauthorized,
 	// Being repaired: retrying shortly succeeds (Retry-After), nothing was taken.
 	domain.KindUnavailable: http.StatusServiceUnavailable,
 }

@@ -24,6 +24,9 @@ func (s *Server) routes(r *gin.Engine) {
 	for _, mount := range s.deps.Flows {
 		mount(v1)
 	}
+	for _, mount := range s.deps.Push {
+		mount(r)
+	}
 }
 
 // Mount adds the coupon flow's routes (seed 001).
@@ -37,4 +40,20 @@ func (h Coupons) Mount(v1 *gin.RouterGroup) {
 // Mount adds the price flow's routes (seed 000).
 func (h Prices) Mount(v1 *gin.RouterGroup) {
 	v1.GET("/products/:productId/price-comparison", h.getPriceComparison)
+}
+
+// Mount adds the alert flow's routes (seed 002).
+func (h Alerts) Mount(v1 *gin.RouterGroup) {
+	v1.POST("/complexes/:complexId/alerts", h.raise)
+	v1.GET("/complexes/:complexId/alerts", h.feed)
+	v1.GET("/alerts/:alertId", h.get)
+	v1.POST("/alerts/:alertId/acceptances", h.accept)
+	v1.POST("/alerts/:alertId/cancellation", h.cancel)
+}
+
+// Mount adds the alert flow's push endpoints (role push): STOMP over
+// WebSocket, and the seed's own path for its clients.
+func (p AlertPush) Mount(r gin.IRoutes) {
+	r.GET("/ws", p.serve)
+	r.GET("/an-ws", p.serve)
 }

@@ -21,6 +21,11 @@ const (
 	KindConflict
 	// KindGone: the thing existed but can no longer serve the request (sold out).
 	KindGone
+	// KindForbidden: the caller may not do this (not theirs to do).
+	KindForbidden
+	// KindUnauthenticated: the caller did not prove who they are (no or a
+	// bad token).
+	KindUnauthenticated
 	// KindUnavailable: the request cannot be decided right now (a fast path
 	// is being repaired); the same request succeeds if retried shortly.
 	KindUnavailable
@@ -55,6 +60,16 @@ func Gone(code, format string, args ...any) error {
 	return &Error{Kind: KindGone, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// Forbidden builds a KindForbidden error.
+func Forbidden(code, format string, args ...any) error {
+	return &Error{Kind: KindForbidden, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unauthenticated builds a KindUnauthenticated error.
+func Unauthenticated(code, format string, args ...any) error {
+	return &Error{Kind: KindUnauthenticated, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
 // Unavailable builds a KindUnavailable error.
 func Unavailable(code, format string, args ...any) error {
 	return &Error{Kind: KindUnavailable, Code: code, Message: fmt.Sprintf(format, args...)}
@@ -74,6 +89,11 @@ func KindOf(err error) Kind {
 type Event interface {
 	WireName() string
 }
+
+// ErrNotInFastPath is returned by a fast path (Redis) that holds nothing of
+// what was asked: it may never have existed, or Redis lost it. Ask the
+// record (the event store), never answer "not found" from it alone.
+var ErrNotInFastPath = errors.New("not in the fast path")
 
 // ErrConcurrentModification is returned by a repository when another writer
 // appended to the same stream first. The handler reloads and decides again.

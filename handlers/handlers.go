@@ -34,13 +34,17 @@ type CommandSender interface {
 // Clock tells the time (domain.Clock; the zero Clock is the wall clock).
 type Clock = domain.Clock
 
-// retryOnConflict runs decide again, once, if another writer appended to the
-// same stream first (a concurrent delivery of the same command): decide
-// reloads and finds what the other writer recorded.
+// retryOnConflict runs decide again if another writer appended to the same
+// stream first (a concurrent delivery of the same command) or took the
+// same feed position (another alert of the complex): decide reloads and
+// decides on what the other writer recorded. It gives up after a few
+// tries, and the router retries the message later.
 func retryOnConflict(decide func() error) error {
-	err := decide()
-	if errors.Is(err, domain.ErrConcurrentModification) {
-		return decide()
+	var err error
+	for range 8 {
+		if err = decide(); !errors.Is(err, domain.ErrConcurrentModification) {
+			return err
+		}
 	}
 	return err
 }

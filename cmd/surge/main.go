@@ -5,6 +5,7 @@
 //	surge poison list|show ID|requeue ID|discard ID
 //	surge replay
 //	surge rebuild
+//	surge token --complex A --house 101-1203
 //	surge vendor-sim --addr 127.0.0.1:9300 --vendors a,b,c
 package main
 
@@ -53,6 +54,8 @@ func main() {
 		err = replayCommand(ctx, cfg, logger, args)
 	case "rebuild":
 		err = rebuildCommand(ctx, cfg, logger)
+	case "token":
+		err = tokenCommand(cfg, args)
 	case "vendor-sim":
 		err = vendorSimCommand(ctx, logger, args)
 	case "help", "-h", "--help":
@@ -76,6 +79,7 @@ func usage() {
   surge replay [--from POSITION]                              statistics over the event history
   surge replay REPORT [options]                               a flow's analytics over the whole history (coupons, ...)
   surge rebuild                                               refill the Redis read models from the event store
+  surge token --complex A --house 101-1203 [--ttl 24h]         a resident token (HS256, signed with SURGE_RESIDENT_JWT_SECRET)
   surge vendor-sim [--addr 127.0.0.1:9300] [--vendors a,b,c] [--latency 300ms] [--jitter 50ms] [--failure-rate 0] [--no-offer-rate 0]
                                                               simulated price vendors (GET /stats, POST /reset)
 configuration comes from SURGE_* environment variables (see README.md).

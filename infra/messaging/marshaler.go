@@ -71,17 +71,23 @@ func (Marshaler) NameFromMessage(msg *message.Message) string { return msg.Metad
 // in order), when, and the correlation and causation of the work in ctx.
 type Envelope struct{ Topics TopicFor }
 
-// Wrap implements the event store's envelope (postgres.Envelope.Wrap).
-func (en Envelope) Wrap(ctx context.Context, e domain.Event, streamID string, version int, at time.Time) (string, *message.Message, error) {
+// Wrap implements the event store's envelope (postgres.Envelope.Wrap). An
+// event with a PartitionKey() (all of a complex's alerts, say) is keyed by
+// it, else by its stream.
+func (en Envelope) Wrap(ctx context.Context, e domain.Event, streamID string, version int, at time.Time) (string, string, *message.Message, error) {
 	topic, err := en.Topics(e.WireName())
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	msg, err := Marshaler{}.Marshal(e)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
-	msg.Metadata.Set(kafka.PartitionKeyMetadata, streamID)
+	key := streamID
+	if k, ok := e.(interface{ PartitionKey() string }); ok {
+		key = k.PartitionKey()
+	}
+	msg.Metadata.Set(kafka.PartitionKeyMetadata, key)
 	msg.Metadata.Set(StreamIDKey, streamID)
 	msg.Metadata.Set(StreamVersionKey, strconv.Itoa(version))
 	msg.Metadata.Set(OccurredAtKey, at.Format(time.RFC3339Nano))
@@ -90,7 +96,7 @@ func (en Envelope) Wrap(ctx context.Context, e domain.Event, streamID string, ve
 	if correlationID != "" {
 		middleware.SetCorrelationID(correlationID, msg)
 	}
-	return topic, msg, nil
+	return topic, key, msg, nil
 }
 
 // Trace is the correlation and causation ids of the work in ctx.

@@ -64,8 +64,10 @@ type EventStore struct {
 // the store knows neither Kafka's topics nor Watermill's metadata.
 type Envelope struct {
 	// Wrap returns the message of event e, appended to streamID at version
-	// at time at by the work in ctx, and the topic it goes to.
-	Wrap func(ctx context.Context, e domain.Event, streamID string, version int, at time.Time) (topic string, msg *message.Message, err error)
+	// at time at by the work in ctx, the topic it goes to, and its ordering
+	// key (the stream, or the event's own partition key): messages with one
+	// key are forwarded by one outbox shard, in commit order.
+	Wrap func(ctx context.Context, e domain.Event, streamID string, version int, at time.Time) (topic, key string, msg *message.Message, err error)
 	// Trace is the correlation and causation ids of the work in ctx,
 	// stored with each event.
 	Trace func(ctx context.Context) (correlationID, causationID string)
@@ -107,12 +109,13 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 	}
 	now := time.Now().UTC()
 	recorded := make([]Recorded, 0, len(events))
-	byTopic := map[string][]*message.Message{}
-	var topics []string
+	type route struct{ topic, key string }
+	byRoute := map[route][]*message.Message{}
+	var routes []route
 	batch := &pgx.Batch{}
 
 	for i, e := range events {
-		topic, msg, err := s.envelope.Wrap(ctx, e, streamID, expectedVersion+i+1, now)
+		topic, key, msg, err := s.envelope.Wrap(ctx, e, streamID, expectedVersion+i+1, now)
 		if err != nil {
 			return nil, fmt.Errorf("wrap %s: %w", e.WireName(), err)
 		}
@@ -128,14 +131,15 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 			OccurredAt:    now,
 		}
 		batch.Queue(insertEvent, r.EventID, r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion, []byte(r.Payload), r.CorrelationID, r.CausationID, r.OccurredAt)
-		if _, seen := byTopic[topic]; !seen {
-			topics = append(topics, topic)
+		rt := route{topic, key}
+		if _, seen := byRoute[rt]; !seen {
+			routes = append(routes, rt)
 		}
-		byTopic[topic] = append(byTopic[topic], msg)
+		byRoute[rt] = append(byRoute[rt], msg)
 		recorded = append(recorded, r)
 	}
-	for _, topic := range topics {
-		stmts, err := s.outbox.statements(streamID, topic, byTopic[topic]...)
+	for _, r := range routes {
+		stmts, err := s.outbox.statements(r.key, r.topic, byRoute[r]...)
 		if err != nil {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
@@ -171,7 +175,9 @@ func (s *EventStore) Append(ctx context.Context, streamID string, expectedVersio
 		}
 		return nil, err
 	}
-	s.outbox.committed(streamID)
+	for _, r := range routes {
+		s.outbox.committed(r.key)
+	}
 	return recorded, nil
 }
 

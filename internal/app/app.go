@@ -364,22 +364,30 @@ func (a *App) buildHTTP() error {
 	metricsHandler := promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
 	var err error
 	switch {
-	case a.roles.API:
+	case a.roles.API || a.roles.Push:
 		var mounts []func(*gin.RouterGroup)
+		var pushes []func(gin.IRoutes)
 		for _, parts := range a.parts {
-			if parts.Routes != nil {
+			if parts.Routes != nil && a.roles.API {
 				mounts = append(mounts, parts.Routes)
 			}
+			if parts.PushRoutes != nil && a.roles.Push {
+				pushes = append(pushes, parts.PushRoutes)
+			}
 		}
-		handler, err := api.NewHandler(api.Deps{
-			Poison:         postgres.NewPoisonQueue(a.poisonDB, a.kafkaPub),
+		deps := api.Deps{
 			AdminToken:     cfg.AdminToken,
 			Registry:       a.registry,
 			MetricsHandler: metricsHandler,
 			Logger:         a.logger,
 			ReadyChecks:    a.readyChecks(),
 			Flows:          mounts,
-		})
+			Push:           pushes,
+		}
+		if a.roles.API {
+			deps.Poison = postgres.NewPoisonQueue(a.poisonDB, a.kafkaPub)
+		}
+		handler, err := api.NewHandler(deps)
 		if err != nil {
 			return err
 		}

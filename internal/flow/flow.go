@@ -78,6 +78,9 @@ type Parts struct {
 	// Routes mounts the flow's HTTP routes (role api); they are listed in
 	// api/routes.go.
 	Routes func(g *gin.RouterGroup)
+	// PushRoutes mounts the flow's push endpoints (role push): WebSocket
+	// and SSE streams, at the root.
+	PushRoutes func(r gin.IRoutes)
 	// Jobs are background loops.
 	Jobs []Job
 	// Reports are the flow's analytics over the whole history

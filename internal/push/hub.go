@@ -32,9 +32,10 @@ var (
 
 // Hub is a process's fan-out.
 type Hub struct {
-	mu     sync.Mutex
-	subs   map[string]map[*Subscription]struct{}
-	closed bool
+	mu       sync.Mutex
+	subs     map[string]map[*Subscription]struct{}
+	closed   bool
+	closedCh chan struct{}
 
 	dropped   prometheus.Counter
 	delivered prometheus.Counter
@@ -44,7 +45,8 @@ type Hub struct {
 // surge_push_delivered_total, surge_push_dropped_total) go to reg if not nil.
 func NewHub(reg prometheus.Registerer) (*Hub, error) {
 	h := &Hub{
-		subs: map[string]map[*Subscription]struct{}{},
+		subs:     map[string]map[*Subscription]struct{}{},
+		closedCh: make(chan struct{}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "push_dropped_total",
 			Help: "Subscribers dropped because their buffer overflowed (they resync from their last position)."}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "push_delivered_total",
@@ -62,47 +64,83 @@ func NewHub(reg prometheus.Registerer) (*Hub, error) {
 	return h, nil
 }
 
-// Subscription is one subscriber's view of a key.
+// Subscription is one subscriber (a connection, a stream, a held request):
+// one bounded channel for every key it follows.
 type Subscription struct {
 	hub  *Hub
-	key  string
-	once bool // ends at its first message (a held request waiting for one outcome)
-	ch   chan Message
+	keys map[string]struct{} // guarded by hub.mu
+	once bool                // ends at its first message (a held request waiting for one outcome)
+	ch   chan *Message
 	done chan struct{}
 	end  sync.Once
 	err  error
 }
 
-// Subscribe delivers every message published for key from now on, up to
-// buffer of them waiting; a subscriber that lets more wait is dropped.
+// NewSubscription is a subscriber following no key yet (Add some); up to
+// buffer messages may wait for it, and one that lets more wait is dropped.
+func (h *Hub) NewSubscription(buffer int) *Subscription {
+	return &Subscription{hub: h, keys: map[string]struct{}{}, ch: make(chan *Message, max(1, buffer)), done: make(chan struct{})}
+}
+
+// Subscribe delivers every message published for key from now on.
 func (h *Hub) Subscribe(key string, buffer int) *Subscription {
-	return h.add(&Subscription{hub: h, key: key, ch: make(chan Message, max(1, buffer)), done: make(chan struct{})})
+	s := h.NewSubscription(buffer)
+	s.Add(key)
+	return s
 }
 
 // Wait ends (Done closes, Err is nil) at the next message for key: for a
 // request held until one outcome is announced.
 func (h *Hub) Wait(key string) *Subscription {
-	return h.add(&Subscription{hub: h, key: key, once: true, ch: make(chan Message, 1), done: make(chan struct{})})
+	s := h.NewSubscription(1)
+	s.once = true
+	s.Add(key)
+	return s
 }
 
-func (h *Hub) add(s *Subscription) *Subscription {
+// Add follows key too (messages published from now on).
+func (s *Subscription) Add(key string) {
+	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		s.finish(ErrClosed)
-		return s
+		return
 	}
-	set := h.subs[s.key]
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	set := h.subs[key]
 	if set == nil {
 		set = map[*Subscription]struct{}{}
-		h.subs[s.key] = set
+		h.subs[key] = set
 	}
 	set[s] = struct{}{}
-	return s
+	s.keys[key] = struct{}{}
 }
 
-// C delivers the messages.
-func (s *Subscription) C() <-chan Message { return s.ch }
+// Remove stops following key.
+func (s *Subscription) Remove(key string) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unfollow(s, key)
+}
+
+func (h *Hub) unfollow(s *Subscription, key string) {
+	delete(s.keys, key)
+	if set := h.subs[key]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.subs, key)
+		}
+	}
+}
+
+// C delivers the messages (shared between subscribers: do not modify).
+func (s *Subscription) C() <-chan *Message { return s.ch }
 
 // Done is closed when the subscription ends: dropped (ErrSlow), the hub
 // closed (ErrClosed), Close, or a Wait's message arrived (nil).
@@ -119,7 +157,7 @@ func (s *Subscription) Err() error {
 	}
 }
 
-// Close unsubscribes.
+// Close unsubscribes from every key.
 func (s *Subscription) Close() {
 	s.hub.remove(s)
 	s.finish(nil)
@@ -135,11 +173,8 @@ func (s *Subscription) finish(err error) {
 func (h *Hub) remove(s *Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if set := h.subs[s.key]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(h.subs, s.key)
-		}
+	for key := range s.keys {
+		h.unfollow(s, key)
 	}
 }
 
@@ -151,36 +186,47 @@ func (h *Hub) Publish(m Message) int {
 	defer h.mu.Unlock()
 	set := h.subs[m.Key]
 	n := 0
+	msg := &m
 	for s := range set {
 		select {
-		case s.ch <- m:
+		case s.ch <- msg:
 			n++
 			if s.once {
-				delete(set, s)
+				h.dropAll(s)
 				s.finish(nil)
 			}
 		default:
-			delete(set, s)
+			h.dropAll(s)
 			s.finish(ErrSlow)
 			h.dropped.Inc()
 		}
-	}
-	if len(set) == 0 {
-		delete(h.subs, m.Key)
 	}
 	h.delivered.Add(float64(n))
 	return n
 }
 
-// Subscribers counts the subscriptions (all keys).
+// dropAll unfollows every key of s (h.mu held).
+func (h *Hub) dropAll(s *Subscription) {
+	for key := range s.keys {
+		h.unfollow(s, key)
+	}
+}
+
+// Closed is closed when the hub shuts down: connections that follow no key
+// yet end too.
+func (h *Hub) Closed() <-chan struct{} { return h.closedCh }
+
+// Subscribers counts the subscriptions following some key.
 func (h *Hub) Subscribers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := 0
+	seen := map[*Subscription]struct{}{}
 	for _, set := range h.subs {
-		n += len(set)
+		for s := range set {
+			seen[s] = struct{}{}
+		}
 	}
-	return n
+	return len(seen)
 }
 
 // Close ends every subscription with ErrClosed (so streams and held
@@ -188,10 +234,14 @@ func (h *Hub) Subscribers() int {
 func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.closed {
+		close(h.closedCh)
+	}
 	h.closed = true
 	for key, set := range h.subs {
 		for s := range set {
 			s.finish(ErrClosed)
+			delete(s.keys, key)
 		}
 		delete(h.subs, key)
 	}
