@@ -131,7 +131,7 @@ func (r *AlertReport) Write(w io.Writer) error {
 			cw.Write([]string{s.Complex, strconv.Itoa(s.Raised), strconv.Itoa(s.Accepted), strconv.Itoa(s.Cancelled), strconv.Itoa(s.Open), //nolint:errcheck
 				fmtSeconds(s.AcceptP50Second), fmtSeconds(s.AcceptP95Second), fmtSeconds(s.AcceptMaxSecond)})
 		}
-		cw.Write(nil) //nolint:errcheck
+		cw.Write(nil)                            //nolint:errcheck
 		cw.Write([]string{"hour_utc", "raised"}) //nolint:errcheck
 		for h, n := range hours {
 			cw.Write([]string{strconv.Itoa(h), strconv.Itoa(n)}) //nolint:errcheck
