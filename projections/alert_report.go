@@ -34,6 +34,9 @@ type reportedAlert struct {
 	accepted time.Duration
 }
 
+// Reset forgets the options and the alerts seen.
+func (r *AlertReport) Reset() { *r = AlertReport{} }
+
 func (r *AlertReport) OnAlertRaised(_ context.Context, e *alert.AlertRaised) error {
 	if (!r.Since.IsZero() && e.RaisedAt.Before(r.Since)) || (!r.Until.IsZero() && !e.RaisedAt.Before(r.Until)) {
 		return nil

@@ -24,6 +24,9 @@ type CampaignStats struct {
 	Rejected int    `json:"rejected"`
 }
 
+// Reset forgets the campaigns seen.
+func (r *CampaignReport) Reset() { r.campaigns = nil }
+
 func (r *CampaignReport) stats(id string) *CampaignStats {
 	if r.campaigns == nil {
 		r.campaigns = map[string]*CampaignStats{}

@@ -208,9 +208,24 @@ func (c *CatchUp) apply(ctx context.Context, cp Checkpoint, name string) (int, e
 	}
 }
 
+// Snapshot is the event store as a replay reads it: everything committed
+// when the replay starts, in order, from one consistent snapshot.
+type Snapshot interface {
+	ReadSnapshot(ctx context.Context, fn func(StoredEvent) error) error
+}
+
 // Replay applies the whole committed history to targets, and nothing else:
-// no lease, no marker, no checkpoint.
-func Replay(ctx context.Context, history EventHistory, targets ...Projection) (int, error) {
-	c := CatchUp{History: history, Targets: targets}
-	return c.apply(ctx, Checkpoint{}, "")
+// no lease, no marker, no checkpoint. It returns how many events it read.
+func Replay(ctx context.Context, history Snapshot, targets ...Projection) (int, error) {
+	n := 0
+	err := history.ReadSnapshot(ctx, func(e StoredEvent) error {
+		n++
+		for _, p := range targets {
+			if err := p.Apply(ctx, e.Event); err != nil {
+				return fmt.Errorf("%s at position %d (%s): %w", p.Name(), e.Position, e.Event.WireName(), err)
+			}
+		}
+		return nil
+	})
+	return n, err
 }

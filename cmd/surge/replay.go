@@ -51,6 +51,7 @@ func replayReport(ctx context.Context, surge *app.App, name string, args []strin
 		if r.Name() != name {
 			continue
 		}
+		r.Reset()
 		fs := flag.NewFlagSet("replay "+name, flag.ContinueOnError)
 		r.Flags(fs)
 		if err := fs.Parse(args); err != nil {

@@ -127,6 +127,7 @@ type Report interface {
 	Name() string           // `surge replay <name>`
 	Flags(fs *flag.FlagSet) // its options
 	Handlers() []cqrs.GroupEventHandler
+	Reset()                  // forget the last replay's options and numbers
 	Write(w io.Writer) error // the result, once the history was read
 }
 
@@ -189,14 +190,21 @@ func (r Role) String() string {
 	return "unknown"
 }
 
-// NewReport makes a Report of its parts; flags may be nil.
-func NewReport(name string, write func(io.Writer) error, flags func(*flag.FlagSet), handlers ...cqrs.GroupEventHandler) Report {
-	return report{name: name, write: write, flags: flags, handlers: handlers}
+// ReportModel is what a report computes (an in-memory projection).
+type ReportModel interface {
+	Reset()
+	Write(w io.Writer) error
+}
+
+// NewReport makes a Report of its model and the handlers that feed it;
+// flags may be nil.
+func NewReport(name string, model ReportModel, flags func(*flag.FlagSet), handlers ...cqrs.GroupEventHandler) Report {
+	return report{name: name, model: model, flags: flags, handlers: handlers}
 }
 
 type report struct {
 	name     string
-	write    func(io.Writer) error
+	model    ReportModel
 	flags    func(*flag.FlagSet)
 	handlers []cqrs.GroupEventHandler
 }
@@ -208,4 +216,5 @@ func (r report) Flags(fs *flag.FlagSet) {
 	}
 }
 func (r report) Handlers() []cqrs.GroupEventHandler { return r.handlers }
-func (r report) Write(w io.Writer) error            { return r.write(w) }
+func (r report) Reset()                             { r.model.Reset() }
+func (r report) Write(w io.Writer) error            { return r.model.Write(w) }

@@ -98,7 +98,7 @@ func (m *Alerts) Build(p *flow.Platform) (*flow.Parts, error) {
 					cqrs.NewGroupEventHandler(notify.OnActionRefused),
 				}},
 		},
-		Reports: []flow.Report{flow.NewReport("alerts", report.Write, func(fs *flag.FlagSet) {
+		Reports: []flow.Report{flow.NewReport("alerts", report, func(fs *flag.FlagSet) {
 			fs.Func("since", "count alerts raised at or after this time (RFC3339)", timeFlag(&report.Since))
 			fs.Func("until", "count alerts raised before this time (RFC3339)", timeFlag(&report.Until))
 			fs.Func("format", "table, json or csv", func(v string) error {

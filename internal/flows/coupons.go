@@ -74,7 +74,7 @@ func (m *Coupons) Build(p *flow.Platform) (*flow.Parts, error) {
 		}},
 	}
 	report := &projections.CampaignReport{}
-	parts.Reports = []flow.Report{flow.NewReport("coupons", report.Write, nil,
+	parts.Reports = []flow.Report{flow.NewReport("coupons", report, nil,
 		cqrs.NewGroupEventHandler(report.OnCampaignOpened),
 		cqrs.NewGroupEventHandler(report.OnCouponIssued),
 		cqrs.NewGroupEventHandler(report.OnCouponRejected),
