@@ -59,7 +59,7 @@ func TestReplayAlertsCountsAKnownHistoryExactly(t *testing.T) {
 	raise("A", "105", "3h") // open
 	b1 := raise("B", "101", "23h")
 	accept(b1, "B", "201", "23h0m10s") // 10 s
-	raise("B", "102", "23h30m") // open
+	raise("B", "102", "23h30m")        // open
 
 	report := func(args ...string) (complexes []projections.ComplexStats, hours [24]int) {
 		var out strings.Builder
