@@ -49,6 +49,7 @@ test:
 
 ## e2e: end-to-end tests that run the built binary and a separate broker process
 e2e: build
+	@npm ci --prefix e2e/node --no-audit --no-fund --loglevel=error >/dev/null
 	SURGE_E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 15m -tags e2e ./e2e/...
 
 ## chaos: the built binary through failures the tests control (broker killed, Redis flushed or

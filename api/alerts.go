@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -201,7 +199,7 @@ func (h Alerts) feed(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	after, limit, err := feedQuery(c.Request.URL.RawQuery)
+	after, limit, err := pageQuery(c.Request.URL.RawQuery, handlers.MaxFeedPage, 100)
 	if err != nil {
 		respondError(c, err)
 		return
@@ -227,32 +225,4 @@ func (h Alerts) feed(c *gin.Context) {
 		position = e.Position
 	}
 	c.JSON(http.StatusOK, gin.H{"events": events, "position": position})
-}
-
-// feedQuery reads after (a position, default 0) and limit (1..500,
-// default 100); nothing else.
-func feedQuery(raw string) (after int64, limit int, err error) {
-	q, perr := url.ParseQuery(raw)
-	if perr != nil {
-		return 0, 0, newError(http.StatusBadRequest, "invalid_query", "the query string is malformed")
-	}
-	limit = 100
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return 0, 0, newError(http.StatusBadRequest, "invalid_query", strconv.Quote(k)+" must be given once")
-		}
-		switch k {
-		case "after":
-			if after, perr = strconv.ParseInt(vs[0], 10, 64); perr != nil || after < 0 {
-				return 0, 0, newError(http.StatusBadRequest, "invalid_after", "after must be a position (an integer from 0)")
-			}
-		case "limit":
-			if limit, perr = strconv.Atoi(vs[0]); perr != nil || limit < 1 || limit > handlers.MaxFeedPage {
-				return 0, 0, newError(http.StatusBadRequest, "invalid_limit", "limit must be an integer in 1..500")
-			}
-		default:
-			return 0, 0, newError(http.StatusBadRequest, "unknown_parameter", "unknown query parameter "+strconv.Quote(k)+" (after and limit are accepted)")
-		}
-	}
-	return after, limit, nil
 }

@@ -57,3 +57,18 @@ func (p AlertPush) Mount(r gin.IRoutes) {
 	r.GET("/ws", p.serve)
 	r.GET("/an-ws", p.serve)
 }
+
+// Mount adds the chat flow's routes (seed 003).
+func (h Rooms) Mount(v1 *gin.RouterGroup) {
+	v1.POST("/rooms", h.create)
+	v1.GET("/rooms", h.list)
+	v1.GET("/rooms/:roomId", h.get)
+	v1.POST("/rooms/:roomId/messages", h.post)
+	v1.GET("/rooms/:roomId/messages", h.fetch)
+	v1.POST("/rooms/:roomId/messages/:messageId/reactions", h.react)
+}
+
+// Mount adds the chat flow's stream (role push): Server-Sent Events.
+func (s RoomStream) Mount(r gin.IRoutes) {
+	r.GET("/v1/rooms/:roomId/stream", s.stream)
+}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/alert"
-	"github.com/surge-platform/surge/infra/fault"
 )
 
 // AlertRepository stores alerts as event streams and keeps each complex's
@@ -32,64 +30,34 @@ func (r *AlertRepository) Load(ctx context.Context, alertID string) (*alert.Aler
 // complex's feed. Another writer that took a position first makes it
 // domain.ErrConcurrentModification: reload and decide again.
 func (r *AlertRepository) Save(ctx context.Context, a *alert.Alert) error {
-	changes := a.Changes()
-	if len(changes) == 0 {
-		return nil
-	}
-	last, err := r.Last(ctx, a.ComplexID)
-	if err != nil {
-		return err
-	}
-	events := make([]domain.Event, 0, len(changes))
-	var rows []Statement
-	for i, c := range changes {
-		p, ok := c.(alert.Positioned)
-		if !ok {
-			return fmt.Errorf("%s is not an event of a complex's feed", c.WireName())
-		}
-		p = p.At(last + int64(i) + 1)
-		typ, body, err := alert.Notice(p)
-		if err != nil {
-			return err
-		}
-		events = append(events, p)
-		rows = append(rows, Statement{
-			SQL:  `INSERT INTO alert_feed (complex_id, position, alert_id, type, payload, at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			Args: []any{p.Complex(), p.FeedPosition(), a.ID, typ, string(body), time.Now().UTC()},
+	return r.store.AppendToFeed(ctx, alert.StreamID(a.ID), a.Version(), alertFeed(a.ComplexID), a.Changes(),
+		func(e domain.Event, position int64) (domain.Event, FeedRow, bool, error) {
+			p, ok := e.(alert.Positioned)
+			if !ok {
+				return e, FeedRow{}, false, fmt.Errorf("%s is not an event of a complex's feed", e.WireName())
+			}
+			p = p.At(position)
+			typ, body, err := alert.Notice(p)
+			return p, FeedRow{Kind: typ, Ref: a.ID, Payload: body}, true, err
 		})
-	}
-	_, err = r.store.Append(ctx, alert.StreamID(a.ID), a.Version(), events, rows...)
-	if fault.Constraint(err) == "alert_feed_pkey" {
-		return domain.ErrConcurrentModification
-	}
-	return err
 }
+
+func alertFeed(complexID string) string { return "complex/" + complexID }
 
 // Last is the last position of a complex's feed (0 if empty).
 func (r *AlertRepository) Last(ctx context.Context, complexID string) (int64, error) {
-	var last int64
-	err := r.store.db.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM alert_feed WHERE complex_id = $1`, complexID).Scan(&last)
-	return last, err
+	return r.store.FeedLast(ctx, alertFeed(complexID))
 }
 
 // Feed returns up to limit notices of a complex after position, in order.
 func (r *AlertRepository) Feed(ctx context.Context, complexID string, after int64, limit int) ([]alert.FeedEntry, error) {
-	rows, err := r.store.db.QueryContext(ctx, `
-		SELECT position, type, payload FROM alert_feed
-		WHERE complex_id = $1 AND position > $2 ORDER BY position LIMIT $3`, complexID, after, limit)
+	records, err := r.store.FeedAfter(ctx, alertFeed(complexID), after, limit)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []alert.FeedEntry
-	for rows.Next() {
-		var e alert.FeedEntry
-		var payload string
-		if err := rows.Scan(&e.Position, &e.Type, &payload); err != nil {
-			return nil, err
-		}
-		e.Payload = json.RawMessage(payload)
-		out = append(out, e)
+	out := make([]alert.FeedEntry, len(records))
+	for i, rec := range records {
+		out[i] = alert.FeedEntry{Position: rec.Position, Type: rec.Kind, Payload: json.RawMessage(rec.Payload)}
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -12,5 +12,6 @@ func Flows() []flow.Module {
 		&flows.Coupons{}, // seed 001: first-come coupons
 		&flows.Prices{},  // seed 000: price comparison behind a cache
 		&flows.Alerts{},  // seed 002: emergency alerts pushed to a complex
+		&flows.Chat{},    // seed 003: hot chat over SSE
 	}
 }

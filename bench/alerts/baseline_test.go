@@ -1,0 +1,278 @@
+package alertsbench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/surge-platform/surge/domain/alert"
+	"github.com/surge-platform/surge/internal/stomp"
+)
+
+// The baseline: a bare WebSocket broadcast from memory, in its own process
+// (this test binary run again with baselineEnv set). It speaks just enough
+// STOMP for the benchmark's subscribers (CONNECT -> CONNECTED, one
+// SUBSCRIBE) and has Surge's shape without its pipeline:
+//
+//   - POST /v1/complexes/{complexId}/alerts answers 202 {"alertId","status"}
+//     at once, then hands the notice to every subscriber of the complex: the
+//     same JSON (alert.Notice of an AlertRaised, next position of the
+//     complex) in the same MESSAGE frame (the same headers, encoded per
+//     subscriber by stomp.AppendFrame), through a bounded buffer per
+//     connection (256, SURGE_PUSH_BUFFER's default) that drops a subscriber
+//     that falls behind;
+//   - /ws upgrades with Surge's upgrader settings (1 KiB read buffer, pooled
+//     4 KiB write buffer) and runs one reader and one writer goroutine per
+//     connection, as api/alerts_push.go does;
+//   - no Kafka, no PostgreSQL, no Redis, no gin, no middleware.
+//
+// GET /stats reports its subscribers and Go memory, as Surge's /metrics does.
+
+// baselineBuffer is the notices that may wait for one connection.
+const baselineBuffer = 256
+
+var baselineUpgrader = websocket.Upgrader{
+	Subprotocols:    []string{"v12.stomp", "v11.stomp", "v10.stomp"},
+	ReadBufferSize:  1024,
+	WriteBufferSize: 4096,
+	WriteBufferPool: &sync.Pool{},
+}
+
+type broadcaster struct {
+	mu       sync.Mutex
+	subs     map[string]map[*bconn]struct{} // complex -> its subscribers
+	position map[string]int64               // complex -> last position
+
+	subscribers, dropped, delivered atomic.Int64
+}
+
+// bconn is one subscriber connection.
+type bconn struct {
+	ws                *websocket.Conn
+	ch                chan *bnotice
+	slow              chan struct{} // closed when dropped for a full buffer
+	slowOnce          sync.Once
+	id, dest, complex string
+	buf               []byte
+}
+
+type bnotice struct {
+	position int64
+	body     []byte
+}
+
+// runBaseline serves on addr until its standard input closes (the benchmark
+// process holds the other end: if it dies, so does this) or SIGTERM.
+func runBaseline(addr string) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		return 1
+	}
+	bc := &broadcaster{subs: map[string]map[*bconn]struct{}{}, position: map[string]int64{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", bc.serveWS)
+	mux.HandleFunc("POST /v1/complexes/{complexId}/alerts", bc.raise)
+	mux.HandleFunc("GET /stats", bc.stats)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() {
+		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // returns when the parent closes the pipe or dies
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		return 1
+	}
+	return 0
+}
+
+func (bc *broadcaster) raise(w http.ResponseWriter, r *http.Request) {
+	complexID := r.PathValue("complexId")
+	var req struct {
+		House string `json:"house"`
+		Text  string `json:"text"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || !alert.ValidComplexID(complexID) {
+		http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+		return
+	}
+	id := uuid.NewString()
+	bc.mu.Lock()
+	bc.position[complexID]++
+	pos := bc.position[complexID]
+	bc.mu.Unlock()
+	_, body, err := alert.Notice(alert.AlertRaised{AlertID: id, ComplexID: complexID, House: req.House, Text: req.Text,
+		RaisedAt: time.Now().UTC().Truncate(time.Millisecond), Position: pos})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusAccepted)
+	w.Write([]byte(`{"alertId":"` + id + `","status":"raised"}`)) //nolint:errcheck
+	w.(http.Flusher).Flush()
+	// After the 202 is on its way, as Surge's push follows its 202.
+	bc.publish(complexID, &bnotice{position: pos, body: body})
+}
+
+// publish hands n to every subscriber of complexID without waiting; one
+// whose buffer is full is dropped (as the push hub does).
+func (bc *broadcaster) publish(complexID string, n *bnotice) {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	for c := range bc.subs[complexID] {
+		select {
+		case c.ch <- n:
+			bc.delivered.Add(1)
+		default:
+			delete(bc.subs[complexID], c)
+			bc.subscribers.Add(-1)
+			bc.dropped.Add(1)
+			c.slowOnce.Do(func() { close(c.slow) })
+		}
+	}
+}
+
+func (bc *broadcaster) unsubscribe(c *bconn) {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if set := bc.subs[c.complex]; set != nil {
+		if _, ok := set[c]; ok {
+			delete(set, c)
+			bc.subscribers.Add(-1)
+		}
+	}
+}
+
+func (bc *broadcaster) serveWS(w http.ResponseWriter, r *http.Request) {
+	ws, err := baselineUpgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer ws.Close()
+	ws.NetConn().SetDeadline(time.Time{}) //nolint:errcheck
+	c := &bconn{ws: ws, ch: make(chan *bnotice, baselineBuffer), slow: make(chan struct{})}
+	// The handshake, in order: CONNECT, then one SUBSCRIBE.
+	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 16 << 10})
+	ws.SetReadLimit(64 << 10)
+	ws.SetReadDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck
+	connected := false
+	for c.complex == "" {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		frames, _, err := dec.Feed(data)
+		if err != nil {
+			return
+		}
+		for _, f := range frames {
+			switch {
+			case !connected && (f.Command == "CONNECT" || f.Command == "STOMP"):
+				connected = true
+				if c.send(stomp.NewFrame("CONNECTED", "version", "1.2", "server", "baseline", "heart-beat", "0,0")) != nil {
+					return
+				}
+			case connected && f.Command == "SUBSCRIBE":
+				c.id, _ = f.Get("id")
+				c.dest, _ = f.Get("destination")
+				complexID, ok := strings.CutPrefix(c.dest, "/sub/line/")
+				if !ok || c.id == "" || !alert.ValidComplexID(complexID) {
+					return
+				}
+				c.complex = complexID
+			default:
+				return
+			}
+		}
+	}
+	ws.SetReadDeadline(time.Time{}) //nolint:errcheck
+	bc.mu.Lock()
+	set := bc.subs[c.complex]
+	if set == nil {
+		set = map[*bconn]struct{}{}
+		bc.subs[c.complex] = set
+	}
+	set[c] = struct{}{}
+	bc.subscribers.Add(1)
+	bc.mu.Unlock()
+	defer bc.unsubscribe(c)
+
+	// Reader: nothing more is expected; it notices the client leaving.
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	// Writer: this goroutine.
+	for {
+		select {
+		case n := <-c.ch:
+			if c.message(n) != nil {
+				return
+			}
+		case <-c.slow:
+			c.send(stomp.NewFrame("ERROR", "message", "too slow")) //nolint:errcheck
+			return
+		case <-readerDone:
+			return
+		}
+	}
+}
+
+// message sends a notice in the frame Surge sends (api/alerts_push.go).
+func (c *bconn) message(n *bnotice) error {
+	p := strconv.FormatInt(n.position, 10)
+	return c.send(&stomp.Frame{Command: "MESSAGE", Headers: []stomp.Header{
+		{Key: "destination", Value: c.dest},
+		{Key: "subscription", Value: c.id},
+		{Key: "message-id", Value: c.complex + "-" + p},
+		{Key: "content-type", Value: "application/json"},
+		{Key: "type", Value: alert.NoticeAlert},
+		{Key: "position", Value: p},
+	}, Body: n.body})
+}
+
+func (c *bconn) send(f *stomp.Frame) error {
+	c.buf = stomp.AppendFrame(c.buf[:0], f)
+	c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	return c.ws.WriteMessage(websocket.TextMessage, c.buf)
+}
+
+// stats is what Surge's /metrics tells of the same things (no forced GC,
+// like Surge).
+func (bc *broadcaster) stats(w http.ResponseWriter, _ *http.Request) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	var maxPause uint64
+	for _, p := range ms.PauseNs {
+		maxPause = max(maxPause, p)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(goStats{ //nolint:errcheck
+		Subscribers: float64(bc.subscribers.Load()),
+		Dropped:     float64(bc.dropped.Load()),
+		Delivered:   float64(bc.delivered.Load()),
+		Goroutines:  float64(runtime.NumGoroutine()),
+		HeapInuse:   float64(ms.HeapInuse),
+		StackInuse:  float64(ms.StackInuse),
+		GCs:         float64(ms.NumGC),
+		GCMaxPause:  float64(maxPause) / 1e9,
+	})
+}

@@ -1,0 +1,104 @@
+package handlers
+
+import (
+	"context"
+	"time"
+
+	"github.com/surge-platform/surge/domain/chat"
+	"github.com/surge-platform/surge/projections"
+)
+
+// ChatTimeline is the rooms' Redis timeline: Fetch counts the fetch (every
+// fetch is counted, for the detector) and reads a page in one round trip;
+// Throttle is the per-client limiter shared by every instance.
+type ChatTimeline interface {
+	Fetch(ctx context.Context, roomID string, after int64, limit int) (projections.RoomPage, error)
+	Throttle(ctx context.Context, roomID, client string, perSecond float64, burst int) (allowed bool, retryAfter time.Duration, err error)
+}
+
+// ChatHistory is the rooms' feed in the event store: messages older than
+// Redis keeps, and everything while Redis is being rebuilt.
+type ChatHistory interface {
+	Messages(ctx context.Context, roomID string, after int64, limit int) ([]chat.MessageView, error)
+}
+
+// FetchMessages asks for a room's messages after a position; Client is who
+// asks (the X-Client-ID header, else the remote address).
+type FetchMessages struct {
+	RoomID string
+	After  int64
+	Limit  int
+	Client string
+}
+
+// MessagePage is a fetch's answer, or why not (Throttled).
+type MessagePage struct {
+	Messages   []chat.MessageView
+	Position   int64 // the last message's, else After
+	Hot        bool
+	Throttled  bool          // the room runs hot and this client is over its rate
+	RetryAfter time.Duration // when a throttled client may fetch again
+}
+
+// MaxFetch is the most messages one fetch returns.
+const MaxFetch = 100
+
+// FetchMessagesHandler serves a room's messages from the Redis timeline
+// (the last 1,000), from the event store beyond it or while Redis is
+// rebuilt. A room that runs hot is throttled per client (a GCRA limiter in
+// Redis); a room that does not is never throttled.
+type FetchMessagesHandler struct {
+	Timeline ChatTimeline
+	History  ChatHistory
+	Rooms    ChatRepository
+	// Rate and Burst of a client's fetches of a hot room; Rate 0: no throttling.
+	Rate  float64
+	Burst int
+}
+
+func (h FetchMessagesHandler) Handle(ctx context.Context, q FetchMessages) (MessagePage, error) {
+	if !chat.ValidRoomID(q.RoomID) {
+		return MessagePage{}, chat.ErrRoomNotFound
+	}
+	limit := min(max(q.Limit, 1), MaxFetch)
+	page, err := h.Timeline.Fetch(ctx, q.RoomID, q.After, limit)
+	if err != nil {
+		return MessagePage{}, err
+	}
+	if page.Hot && h.Rate > 0 {
+		allowed, retryAfter, err := h.Timeline.Throttle(ctx, q.RoomID, q.Client, h.Rate, h.Burst)
+		if err != nil {
+			return MessagePage{}, err
+		}
+		if !allowed {
+			return MessagePage{Hot: true, Throttled: true, RetryAfter: retryAfter}, nil
+		}
+	}
+	out := MessagePage{Messages: page.Messages, Hot: page.Hot}
+	olderThanRedis := page.Oldest > 0 && q.After+1 < page.Oldest
+	if !page.Known || !page.Complete || olderThanRedis {
+		// Redis does not hold this room, or not all of it, or not that far
+		// back: the event store answers.
+		if !page.Known {
+			room, err := h.Rooms.LoadRoom(ctx, q.RoomID)
+			if err != nil {
+				return MessagePage{}, err
+			}
+			if !room.Exists() {
+				return MessagePage{}, chat.ErrRoomNotFound
+			}
+			out.Hot = room.Hot
+		}
+		if out.Messages, err = h.History.Messages(ctx, q.RoomID, q.After, limit); err != nil {
+			return MessagePage{}, err
+		}
+	}
+	if out.Messages == nil {
+		out.Messages = []chat.MessageView{}
+	}
+	out.Position = q.After
+	if n := len(out.Messages); n > 0 {
+		out.Position = out.Messages[n-1].Position
+	}
+	return out, nil
+}

@@ -1,0 +1,120 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/surge-platform/surge/domain/chat"
+)
+
+// ChatFastPath is what Redis knows of rooms and messages: known says Redis
+// holds it; unknown means ask the event store (never "not found" from Redis
+// alone).
+type ChatFastPath interface {
+	RoomKnown(ctx context.Context, roomID string) (bool, error)
+	MessageKnown(ctx context.Context, roomID, messageID string) (bool, error)
+}
+
+// SubmitChatHandler takes a message or a reaction off the request path:
+// it checks the room (and message) exist and sends the command, which is
+// stored in Kafka when it answers; PostMessageHandler and
+// AddReactionHandler record it at the database's pace.
+type SubmitChatHandler struct {
+	FastPath ChatFastPath
+	Rooms    ChatRepository
+	Commands CommandSender
+}
+
+// SubmitMessage is a user's message to a room.
+type SubmitMessage struct {
+	RoomID, UserID, Text string
+}
+
+// Message sends PostMessage and returns the message id it minted.
+func (h SubmitChatHandler) Message(ctx context.Context, m SubmitMessage) (string, error) {
+	user, err := chat.NormalizeUserID(m.UserID)
+	if err != nil {
+		return "", err
+	}
+	text, err := chat.NormalizeText(m.Text)
+	if err != nil {
+		return "", err
+	}
+	if err := h.roomExists(ctx, m.RoomID); err != nil {
+		return "", err
+	}
+	cmd := chat.PostMessage{RoomID: m.RoomID, MessageID: uuid.NewString(), UserID: user, Text: text}
+	return cmd.MessageID, h.Commands.Send(ctx, cmd)
+}
+
+// SubmitReaction is a user's reaction to a message.
+type SubmitReaction struct {
+	RoomID, MessageID, UserID, Emoji string
+}
+
+// Reaction sends AddReaction for a message that exists.
+func (h SubmitChatHandler) Reaction(ctx context.Context, r SubmitReaction) error {
+	user, err := chat.NormalizeUserID(r.UserID)
+	if err != nil {
+		return err
+	}
+	emoji, err := chat.NormalizeEmoji(r.Emoji)
+	if err != nil {
+		return err
+	}
+	if err := h.roomExists(ctx, r.RoomID); err != nil {
+		return err
+	}
+	if !chat.ValidMessageID(r.MessageID) {
+		return chat.ErrMessageNotFound
+	}
+	known, err := h.FastPath.MessageKnown(ctx, r.RoomID, r.MessageID)
+	if err != nil {
+		return err
+	}
+	if !known { // older than the timeline, or Redis lost it
+		m, err := h.Rooms.LoadMessage(ctx, r.RoomID, r.MessageID)
+		if err != nil {
+			return err
+		}
+		if !m.Exists() {
+			return chat.ErrMessageNotFound
+		}
+	}
+	return h.Commands.Send(ctx, chat.AddReaction{RoomID: r.RoomID, MessageID: r.MessageID, UserID: user, Emoji: emoji})
+}
+
+func (h SubmitChatHandler) roomExists(ctx context.Context, roomID string) error {
+	return roomExists(ctx, h.FastPath, h.Rooms, roomID)
+}
+
+func roomExists(ctx context.Context, fast ChatFastPath, rooms ChatRepository, roomID string) error {
+	if !chat.ValidRoomID(roomID) {
+		return chat.ErrRoomNotFound
+	}
+	known, err := fast.RoomKnown(ctx, roomID)
+	if err != nil || known {
+		return err
+	}
+	room, err := rooms.LoadRoom(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if !room.Exists() {
+		return chat.ErrRoomNotFound
+	}
+	return nil
+}
+
+// RoomChecker says whether a room exists: Redis first, the event store when
+// Redis does not hold it (chat.ErrRoomNotFound if neither does).
+type RoomChecker struct {
+	FastPath ChatFastPath
+	Rooms    ChatRepository
+}
+
+// Exists implements api.RoomExistence.
+func (c RoomChecker) Exists(ctx context.Context, roomID string) error {
+	return roomExists(ctx, c.FastPath, c.Rooms, roomID)
+}

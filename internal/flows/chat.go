@@ -1,0 +1,134 @@
+package flows
+
+import (
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surge-platform/surge/api"
+	"github.com/surge-platform/surge/domain/chat"
+	"github.com/surge-platform/surge/handlers"
+	"github.com/surge-platform/surge/infra/config"
+	"github.com/surge-platform/surge/infra/kafka"
+	"github.com/surge-platform/surge/infra/postgres"
+	"github.com/surge-platform/surge/infra/redis"
+	"github.com/surge-platform/surge/internal/flow"
+	"github.com/surge-platform/surge/internal/push"
+	"github.com/surge-platform/surge/projections"
+)
+
+// The chat flow's topics: a command topic per command type, one event topic.
+const (
+	ChatPostCommands  = "chat.post.commands"
+	ChatReactCommands = "chat.react.commands"
+	ChatHeatCommands  = "chat.heat.commands"
+	ChatEvents        = "chat.events"
+)
+
+// Chat is hot chat (seed 003): rooms whose messages and reactions go
+// through the spine and stream to every instance's SSE clients; every fetch
+// is counted in Redis, one detector across the instances marks a room hot
+// (and cool again, with hysteresis), and a hot room's fetches are
+// throttled per client.
+type Chat struct {
+	Threshold float64       // SURGE_HOT_THRESHOLD: fetches/s over the window that make a room hot
+	Window    time.Duration // SURGE_HOT_WINDOW
+	Cooldown  time.Duration // SURGE_HOT_COOLDOWN: below half the threshold this long cools it
+	FetchRate float64       // SURGE_HOT_FETCH_RATE: a client's fetches/s of a hot room (0: no throttling)
+	Burst     int           // SURGE_HOT_FETCH_BURST
+	Buffer    int           // SURGE_PUSH_BUFFER: events that may wait for one stream
+}
+
+func (*Chat) Name() string { return "chat" }
+
+func (*Chat) Topics() []kafka.Topic {
+	var events []kafka.Message
+	for _, e := range chat.EventTypes() {
+		events = append(events, e)
+	}
+	week := 7 * 24 * time.Hour
+	return []kafka.Topic{
+		{Name: ChatPostCommands, Kind: kafka.Commands, Partitions: 12, Retention: week, Messages: []kafka.Message{chat.PostMessage{}}},
+		{Name: ChatReactCommands, Kind: kafka.Commands, Partitions: 12, Retention: week, Messages: []kafka.Message{chat.AddReaction{}}},
+		{Name: ChatHeatCommands, Kind: kafka.Commands, Partitions: 12, Retention: week, Messages: []kafka.Message{chat.ReportRoomHeat{}}},
+		{Name: ChatEvents, Kind: kafka.Events, Partitions: 12, Retention: -1, Messages: events},
+	}
+}
+
+func (m *Chat) Configure(r *config.Reader) {
+	m.Threshold = r.Float("SURGE_HOT_THRESHOLD", 200, 1, 1e9)
+	m.Window = r.Duration("SURGE_HOT_WINDOW", 3*time.Second, time.Second, time.Hour)
+	m.Cooldown = r.Duration("SURGE_HOT_COOLDOWN", 10*time.Second, time.Second, 24*time.Hour)
+	m.FetchRate = r.Float("SURGE_HOT_FETCH_RATE", 1, 0, 1e6)
+	m.Burst = r.Int("SURGE_HOT_FETCH_BURST", 2, 1, 1_000_000)
+	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
+}
+
+func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
+	repo := postgres.NewChatRepository(p.Store)
+	redisChat := redis.NewChat(p.Redis, p.Config.RedisPrefix)
+	projection := projections.RoomProjection{Store: redisChat}
+	post := handlers.PostMessageHandler{Rooms: repo}
+	react := handlers.AddReactionHandler{Rooms: repo}
+	heat := handlers.ReportRoomHeatHandler{Rooms: repo}
+	stream := handlers.PushRoomEvents{Notifier: roomNotifier{p.Hub}}
+	rooms := handlers.RoomChecker{FastPath: redisChat, Rooms: repo}
+
+	parts := &flow.Parts{
+		Commands: []cqrs.CommandHandler{
+			cqrs.NewCommandHandler(post.HandlerName(), post.Handle),
+			cqrs.NewCommandHandler(react.HandlerName(), react.Handle),
+			cqrs.NewCommandHandler(heat.HandlerName(), heat.Handle),
+		},
+		Groups: []flow.Group{
+			{Name: projection.Name(), Topic: ChatEvents, Role: flow.RoleProjections, ReadModel: true,
+				Handlers: []cqrs.GroupEventHandler{
+					cqrs.NewGroupEventHandler(projection.OnRoomCreated),
+					cqrs.NewGroupEventHandler(projection.OnMessagePosted),
+					cqrs.NewGroupEventHandler(projection.OnReactionAdded),
+					cqrs.NewGroupEventHandler(projection.OnRoomBecameHot),
+					cqrs.NewGroupEventHandler(projection.OnRoomCooledDown),
+				}},
+			{Name: stream.Name(), Topic: ChatEvents, Role: flow.RolePush, Live: true,
+				Handlers: []cqrs.GroupEventHandler{
+					cqrs.NewGroupEventHandler(stream.OnMessagePosted),
+					cqrs.NewGroupEventHandler(stream.OnReactionAdded),
+					cqrs.NewGroupEventHandler(stream.OnRoomBecameHot),
+					cqrs.NewGroupEventHandler(stream.OnRoomCooledDown),
+				}},
+		},
+	}
+	if p.Roles.API {
+		parts.Routes = api.Rooms{
+			Create:       handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
+			Submit:       handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Commands: p.Commands},
+			Fetch:        handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst},
+			Queries:      handlers.ChatQueries{ReadModel: redisChat, Rooms: repo, Window: m.Window},
+			MaxBodyBytes: p.Config.MaxBodyBytes,
+		}.Mount
+		// The detector runs with the API (where fetches are counted), one
+		// instance at a time.
+		takeovers := prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "surge", Name: "chat_detector_takeovers_total",
+			Help: "Times this instance became the hot-room detector.",
+		})
+		if err := register(p.Registry, takeovers); err != nil {
+			return nil, err
+		}
+		detector := handlers.DetectHotRooms{Gauge: redisChat, Commands: p.Commands, Exclusive: p.Leases,
+			Threshold: m.Threshold, Window: m.Window, Cooldown: m.Cooldown, Logger: p.Logger, Led: takeovers.Inc}
+		parts.Jobs = append(parts.Jobs, flow.Job{Name: "hot-room detector", Role: flow.RoleAPI, Run: detector.Run})
+	}
+	if p.Roles.Push {
+		parts.PushRoutes = api.RoomStream{Hub: p.Hub, Feed: repo, Rooms: rooms, Buffer: m.Buffer, Ping: 15 * time.Second}.Mount
+	}
+	return parts, nil
+}
+
+// roomNotifier publishes a room's events to this process's streams.
+type roomNotifier struct{ hub *push.Hub }
+
+func (n roomNotifier) NotifyRoom(roomID string, position int64, event string, data []byte) {
+	n.hub.Publish(push.Message{Key: api.RoomKey(roomID), Type: event, Position: position, Payload: data})
+}
