@@ -45,8 +45,8 @@ type AlertFeedReader interface {
 // LineDestination is the destination prefix residents subscribe to.
 const LineDestination = "/sub/line/"
 
-// LineKey is the hub key of a complex's notices.
-func LineKey(complexID string) string { return "line/" + complexID }
+// LineKey is the hub key of a complex's notices (its feed's name).
+func LineKey(complexID string) string { return "complex/" + complexID }
 
 // Limits of what a client may send.
 const (
@@ -454,9 +454,18 @@ func (s *stompSession) catchUp(ctx context.Context, sub *stompSub, until int64) 
 // (Kafka lost them, this process reconnected), and the gap is filled from
 // the feed first.
 func (s *stompSession) deliver(m *push.Message) bool {
-	complexID := strings.TrimPrefix(m.Key, "line/")
+	complexID := strings.TrimPrefix(m.Key, "complex/")
 	for _, sub := range s.byComplex[complexID] {
 		if m.Position <= sub.last {
+			continue
+		}
+		if m.Payload == nil { // the feed's head: read what this session missed
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ok := s.catchUp(ctx, sub, m.Position+1)
+			cancel()
+			if !ok {
+				return false
+			}
 			continue
 		}
 		if m.Position > sub.last+1 {

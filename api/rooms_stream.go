@@ -113,6 +113,12 @@ func (s RoomStream) stream(c *gin.Context) {
 			if m.Position <= last {
 				continue // a duplicate
 			}
+			if m.Payload == nil { // the feed's head: read what this stream missed
+				if !s.catchUp(ctx, w, id, &last, m.Position+1) {
+					return
+				}
+				continue
+			}
 			if m.Position > last+1 && !s.catchUp(ctx, w, id, &last, m.Position) {
 				return
 			}

@@ -6,6 +6,8 @@ package handlers
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"time"
 
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
@@ -39,12 +41,21 @@ type Clock = domain.Clock
 // same feed position (another alert of the complex): decide reloads and
 // decides on what the other writer recorded. It gives up after a few
 // tries, and the router retries the message later.
+//
+// Writers that collide back off for a random moment (up to a few
+// milliseconds, growing), so a burst of raises in one complex settles in
+// a few rounds instead of colliding again in lockstep.
 func retryOnConflict(decide func() error) error {
 	var err error
-	for range 8 {
+	for attempt := range conflictAttempts {
 		if err = decide(); !errors.Is(err, domain.ErrConcurrentModification) {
 			return err
 		}
+		time.Sleep(time.Duration(rand.Int64N(int64(min(1<<attempt, 32)) * int64(time.Millisecond))))
 	}
 	return err
 }
+
+// conflictAttempts bounds the retries of one decision (about 0.6 s of
+// backing off at most).
+const conflictAttempts = 24

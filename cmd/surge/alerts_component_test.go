@@ -455,3 +455,67 @@ func TestResidentTokensGuardTheirComplex(t *testing.T) {
 	ok.subscribe(t, "s", "/sub/line/A", "x-after", "0")
 	ok.waitMessages(t, 2, 5*time.Second) // the alert and its acceptance
 }
+
+// A burst of emergency calls in one complex: 16 residents raise at once,
+// 10 times each; every raise gets 202 (writers that pick the same feed
+// position back off and retry), and the feed is dense: 1..160.
+func TestConcurrentRaisesInOneComplexAllSucceed(t *testing.T) {
+	cfg := testenv.Config(t)
+	app := startApp(t, cfg, allRoles)
+	var wg sync.WaitGroup
+	failures := make(chan string, 160)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				res, err := app.try("POST", "/v1/complexes/A/alerts", map[string]any{"house": fmt.Sprintf("%d-%d", w, i)})
+				if err != nil || res.Status != http.StatusAccepted {
+					failures <- fmt.Sprintf("raise %d/%d: %d %s %v", w, i, res.Status, res.Body, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Error(f)
+	}
+	events, pos := feedOf(t, app, "A", 0)
+	if len(events) != 160 || pos != 160 {
+		t.Fatalf("feed: %d events up to %d, want 160 up to 160", len(events), pos)
+	}
+	for i, e := range events {
+		if e["position"] != float64(i+1) {
+			t.Fatalf("feed entry %d has position %v", i, e["position"])
+		}
+	}
+}
+
+// A notice that never reaches the push instance through Kafka (here no
+// forwarder runs at all) still reaches the subscribers: the instance
+// compares its feeds with their heads in the store and they read the rest.
+func TestNoticesLostOnTheirWayStillArrive(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.PushWatchInterval = 200 * time.Millisecond
+	app := startApp(t, cfg, Roles{API: true, Push: true, Commands: true, Projections: true})
+	resident, _, err := dialStomp(t, app.URL, "/ws", nil)
+	testenv.Must(t, err, "dial")
+	resident.connect(t)
+	resident.subscribe(t, "s", "/sub/line/A", "x-after", "0")
+	createRoom(t, app, "quiet", "Quiet")
+	stream := openStream(t, app.URL+"/v1/rooms/quiet/stream", 0)
+
+	t0 := time.Now()
+	id := raiseAlert(t, app, "A", map[string]any{"house": "101-0101"})
+	postMessage(t, app, "quiet", "u", "nobody forwards me")
+	m := resident.waitMessages(t, 1, 5*time.Second)[0]
+	if header(m, "position") != "1" || !strings.Contains(string(m.Body), id) {
+		t.Fatalf("notice %v %s", m.Headers, m.Body)
+	}
+	e := stream.wait(t, 1, 5*time.Second)[0]
+	if e.ID != 1 || e.Event != "message" || !strings.Contains(e.Data, "nobody forwards me") {
+		t.Fatalf("event %+v", e)
+	}
+	t.Logf("delivered %s after the raise, with no event through Kafka", time.Since(t0).Round(time.Millisecond))
+}

@@ -25,6 +25,9 @@ var (
 	apiRole  = app.Roles{API: true}
 )
 
+// Roles is a process's roles.
+type Roles = app.Roles
+
 // testApp is a Surge process running in the test, on real backends,
 // driven over HTTP.
 type testApp struct {

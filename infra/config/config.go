@@ -160,6 +160,7 @@ type Config struct {
 	RedisTimeout       time.Duration // SURGE_REDIS_TIMEOUT: deadline of every Redis call
 	RedisWatchInterval time.Duration // SURGE_REDIS_WATCH_INTERVAL: how often the data-loss marker is checked
 	CatchUpInterval    time.Duration // SURGE_CATCHUP_INTERVAL: how often projections are caught up from the event store
+	PushWatchInterval  time.Duration // SURGE_PUSH_WATCH_INTERVAL: how often a push instance compares its feeds with the store's heads
 }
 
 // Set changes one setting (tests use it for a flow's section).
@@ -214,6 +215,7 @@ func Read(r *Reader) Config {
 	c.RedisTimeout = r.Duration("SURGE_REDIS_TIMEOUT", 500*time.Millisecond, 10*time.Millisecond, time.Minute)
 	c.RedisWatchInterval = r.Duration("SURGE_REDIS_WATCH_INTERVAL", time.Second, 10*time.Millisecond, time.Minute)
 	c.CatchUpInterval = r.Duration("SURGE_CATCHUP_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour)
+	c.PushWatchInterval = r.Duration("SURGE_PUSH_WATCH_INTERVAL", 2*time.Second, 10*time.Millisecond, time.Hour)
 	switch c.LogFormat {
 	case "json", "text":
 	default:

@@ -95,3 +95,25 @@ func (s *EventStore) FeedAfter(ctx context.Context, feed string, after int64, li
 	}
 	return out, rows.Err()
 }
+
+// Heads are the last positions of feeds (feeds with no entry are left out).
+func (s *EventStore) Heads(ctx context.Context, feeds []string) (map[string]int64, error) {
+	// One backward index probe per feed, however long the feed is.
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT f, h FROM unnest($1::text[]) AS f,
+		LATERAL (SELECT position AS h FROM feeds WHERE feed = f ORDER BY position DESC LIMIT 1) AS last`, feeds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]int64, len(feeds))
+	for rows.Next() {
+		var f string
+		var head int64
+		if err := rows.Scan(&f, &head); err != nil {
+			return nil, err
+		}
+		out[f] = head
+	}
+	return out, rows.Err()
+}

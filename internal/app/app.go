@@ -30,6 +30,7 @@ import (
 
 	"github.com/surge-platform/surge/api"
 	"github.com/surge-platform/surge/domain"
+	"github.com/surge-platform/surge/handlers"
 	"github.com/surge-platform/surge/infra/config"
 	"github.com/surge-platform/surge/infra/kafka"
 	"github.com/surge-platform/surge/infra/messaging"
@@ -191,7 +192,28 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 			}
 		}
 	}
+	if roles.Push {
+		if err := a.watchLiveFeeds(); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// watchLiveFeeds makes a push instance compare the feeds it serves with
+// their heads in the store, so a notice lost on its way still arrives.
+func (a *App) watchLiveFeeds() error {
+	ahead := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "surge", Name: "push_feeds_behind_total",
+		Help: "Times a push instance found a feed's head in the store ahead of what it delivered (a notice lost on its way), and had its clients read the rest.",
+	})
+	if err := a.registry.Register(ahead); err != nil {
+		return err
+	}
+	w := handlers.WatchLiveFeeds{Heads: a.store, Live: a.hub, Interval: a.cfg.PushWatchInterval, Logger: a.logger,
+		Marked: func(n int) { ahead.Add(float64(n)) }}
+	a.jobs = append(a.jobs, flow.Job{Name: "live feed watcher", Role: flow.RolePush, Run: w.Run})
+	return nil
 }
 
 // connectKafka starts the embedded broker when none is configured, creates

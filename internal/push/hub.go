@@ -37,6 +37,10 @@ type Hub struct {
 	closed   bool
 	closedCh chan struct{}
 
+	// heads is, per key with subscribers, the highest position published:
+	// what a feed watcher compares with the feed's head in the store.
+	heads map[string]int64
+
 	dropped   prometheus.Counter
 	delivered prometheus.Counter
 }
@@ -46,6 +50,7 @@ type Hub struct {
 func NewHub(reg prometheus.Registerer) (*Hub, error) {
 	h := &Hub{
 		subs:     map[string]map[*Subscription]struct{}{},
+		heads:    map[string]int64{},
 		closedCh: make(chan struct{}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "push_dropped_total",
 			Help: "Subscribers dropped because their buffer overflowed (they resync from their last position)."}),
@@ -135,8 +140,29 @@ func (h *Hub) unfollow(s *Subscription, key string) {
 		delete(set, s)
 		if len(set) == 0 {
 			delete(h.subs, key)
+			delete(h.heads, key)
 		}
 	}
+}
+
+// Watched is, per key with subscribers, the highest position published
+// to it since it had them (0: none yet).
+func (h *Hub) Watched() map[string]int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]int64, len(h.subs))
+	for key := range h.subs {
+		out[key] = h.heads[key]
+	}
+	return out
+}
+
+// MarkHead tells the subscribers of key that its feed reaches position:
+// one that has seen less reads the rest from the store. A message lost on
+// its way to this process (Kafka lost it, the consumer reconnected) is so
+// delivered even if nothing follows it.
+func (h *Hub) MarkHead(key string, position int64) {
+	h.Publish(Message{Key: key, Position: position})
 }
 
 // C delivers the messages (shared between subscribers: do not modify).
@@ -185,6 +211,9 @@ func (h *Hub) Publish(m Message) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	set := h.subs[m.Key]
+	if len(set) > 0 && m.Position > h.heads[m.Key] {
+		h.heads[m.Key] = m.Position
+	}
 	n := 0
 	msg := &m
 	for s := range set {
