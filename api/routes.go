@@ -72,3 +72,12 @@ func (h Rooms) Mount(v1 *gin.RouterGroup) {
 func (s RoomStream) Mount(r gin.IRoutes) {
 	r.GET("/v1/rooms/:roomId/stream", s.stream)
 }
+
+// Mount adds the warm-pool flow's routes (seed 004).
+func (h Templates) Mount(v1 *gin.RouterGroup) {
+	v1.POST("/templates", h.open)
+	v1.GET("/templates/:templateId", h.get)
+	v1.DELETE("/templates/:templateId", h.close)
+	v1.POST("/templates/:templateId/designs", h.createDesign)
+	v1.GET("/designs/:designId", h.getDesign)
+}

@@ -7,6 +7,8 @@
 //	surge rebuild
 //	surge token --complex A --house 101-1203
 //	surge vendor-sim --addr 127.0.0.1:9300 --vendors a,b,c
+//	surge s3 --addr 127.0.0.1:9000 [--dir DIR] [--latency 200ms]
+//	surge warm-pool gc [--grace 1h]
 package main
 
 import (
@@ -58,6 +60,14 @@ func main() {
 		err = tokenCommand(cfg, args)
 	case "vendor-sim":
 		err = vendorSimCommand(ctx, logger, args)
+	case "s3":
+		err = s3Command(ctx, logger, args)
+	case "warm-pool":
+		if len(args) == 0 {
+			usage()
+			os.Exit(2)
+		}
+		err = toolCommand(ctx, cfg, logger, "warm-pool "+args[0], args[1:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -82,6 +92,9 @@ func usage() {
   surge token --complex A --house 101-1203 [--ttl 24h]         a resident token (HS256, signed with SURGE_RESIDENT_JWT_SECRET)
   surge vendor-sim [--addr 127.0.0.1:9300] [--vendors a,b,c] [--latency 300ms] [--jitter 50ms] [--failure-rate 0] [--no-offer-rate 0]
                                                               simulated price vendors (GET /stats, POST /reset)
+  surge s3 [--addr 127.0.0.1:9000] [--dir DIR] [--latency 200ms] [--buckets surge-assets]
+                                                              a local S3-compatible server (gofakes3)
+  surge warm-pool gc [--grace 1h]                             delete copied objects no design or ready copy owns
 configuration comes from SURGE_* environment variables (see README.md).
 `)
 }

@@ -585,6 +585,15 @@ func (a *App) Reports() []flow.Report {
 	return out
 }
 
+// Tools are every flow's operator commands.
+func (a *App) Tools() []flow.Tool {
+	var out []flow.Tool
+	for _, parts := range a.parts {
+		out = append(out, parts.Tools...)
+	}
+	return out
+}
+
 // Replay feeds the whole committed history, in order, to report's
 // handlers, touching neither live consumers nor read models. It returns
 // how many events it read.

@@ -13,5 +13,6 @@ func Flows() []flow.Module {
 		&flows.Prices{},  // seed 000: price comparison behind a cache
 		&flows.Alerts{},  // seed 002: emergency alerts pushed to a complex
 		&flows.Chat{},    // seed 003: hot chat over SSE
+		&flows.Pools{},   // seed 004: warm pools of pre-copied template assets
 	}
 }

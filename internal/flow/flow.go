@@ -86,6 +86,9 @@ type Parts struct {
 	// Reports are the flow's analytics over the whole history
 	// (`surge replay <report>`).
 	Reports []Report
+	// Tools are the flow's operator commands (`surge <name> ...`), run by
+	// a process with no role.
+	Tools []Tool
 	// Repairing names what the flow is rebuilding from the event store now
 	// (Redis lost it); /readyz shows it.
 	Repairing func() []string
@@ -119,6 +122,12 @@ type Job struct {
 	Name string
 	Role Role
 	Run  func(ctx context.Context)
+}
+
+// Tool is an operator command of a flow, such as `surge warm-pool gc`.
+type Tool struct {
+	Name string // the words after `surge`, e.g. "warm-pool gc"
+	Run  func(ctx context.Context, args []string, out io.Writer) error
 }
 
 // Report is an analytics replay: its handlers see every stored event, in

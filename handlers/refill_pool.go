@@ -1,0 +1,110 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/surge-platform/surge/domain/pool"
+)
+
+// RefillPoolHandler prepares ready copies until the template's pool holds
+// its target, counting what the store says is ready (so a redelivered
+// command prepares nothing more), then ends the refill in flight. A copy
+// that fails leaves nothing behind (CopyAll deletes what it made), and the
+// router retries the command; after its retries it is in the poison queue.
+type RefillPoolHandler struct {
+	Templates PoolRepository
+	Pool      WarmPool
+	Assets    AssetStore
+	Commands  CommandSender
+	TTL       time.Duration // SURGE_WARM_POOL_TTL
+	// CopyDeadline bounds one copy's copying, so the garbage collector
+	// (whose grace is longer) never deletes a copy in progress.
+	CopyDeadline time.Duration
+	Clock        Clock
+	Logger       *slog.Logger
+	Metrics      PoolMetrics
+	// Runs is called once per handled command (metrics, tests).
+	Runs func()
+}
+
+// HandlerName is the consumer group. Never rename it.
+func (RefillPoolHandler) HandlerName() string { return "RefillPoolHandler" }
+
+func (h RefillPoolHandler) Handle(ctx context.Context, cmd *pool.RefillPool) error {
+	if h.Runs != nil {
+		h.Runs()
+	}
+	t, err := h.Templates.LoadTemplate(ctx, cmd.TemplateID)
+	if err != nil {
+		return err
+	}
+	if !t.Open() {
+		return h.done(ctx, cmd.TemplateID)
+	}
+	ready, err := h.Templates.ReadyCopies(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	// One run prepares at most a pool's worth, so a template in demand
+	// does not hold its partition forever; what it still lacks is asked
+	// for again below, behind the commands waiting.
+	for n := len(ready); n < t.Target; n++ {
+		if err := h.prepare(ctx, t); err != nil {
+			return err
+		}
+		if err := h.Pool.KeepRefill(ctx, t.ID, refillMarkerTTL); err != nil {
+			h.Logger.WarnContext(ctx, "refill marker not extended", "template", t.ID, "err", err)
+		}
+	}
+	if err := h.done(ctx, t.ID); err != nil {
+		return err
+	}
+	// Designs taken while this ran found the marker and asked for nothing.
+	if ready, err = h.Templates.ReadyCopies(ctx, t.ID); err != nil {
+		return err
+	}
+	if len(ready) < t.Target && requestRefill(ctx, h.Pool, h.Commands, h.Logger, t.ID) {
+		h.Metrics.refillRequested()
+	}
+	return nil
+}
+
+// prepare copies every asset for one future design and records the copy
+// as ready.
+func (h RefillPoolHandler) prepare(ctx context.Context, t *pool.Template) error {
+	copyID := uuid.NewString()
+	keys := pool.CopyKeys(copyID, t.Assets)
+	copyCtx, cancel := context.WithTimeout(ctx, h.CopyDeadline)
+	err := h.Assets.CopyAll(copyCtx, keys)
+	cancel()
+	if err != nil {
+		return err
+	}
+	c := &pool.WarmCopy{}
+	if err := c.Prepare(copyID, t.ID, keys, h.Clock.Now(), h.TTL); err != nil {
+		return err
+	}
+	// A failed save leaves the objects to the garbage collector (it keeps
+	// them if the save did commit after all).
+	if err := h.Templates.SaveCopy(ctx, c); err != nil {
+		return err
+	}
+	h.Metrics.copyPrepared()
+	// Ready now rather than when the projection gets the event (neither
+	// adds it to a template closed meanwhile).
+	if err := h.Pool.CopyReady(context.WithoutCancel(ctx), c.Changes()[0].(pool.WarmCopyPrepared)); err != nil {
+		h.Logger.WarnContext(ctx, "copy ready, but not yet in the Redis pool (the projection adds it)", "copy", copyID, "err", err)
+	}
+	return nil
+}
+
+func (h RefillPoolHandler) done(ctx context.Context, templateID string) error {
+	if err := h.Pool.RefillDone(ctx, templateID); err != nil {
+		h.Logger.WarnContext(ctx, "refill marker not dropped; it expires", "template", templateID, "err", err)
+	}
+	return nil
+}
