@@ -27,17 +27,15 @@ type RefillPoolHandler struct {
 	Clock        Clock
 	Logger       *slog.Logger
 	Metrics      PoolMetrics
-	// Runs is called once per handled command (metrics, tests).
-	Runs func()
+	// Runs is called once per run that got to the end, saying whether it
+	// prepared anything (a redelivered command finds the pool full).
+	Runs func(prepared bool)
 }
 
 // HandlerName is the consumer group. Never rename it.
 func (RefillPoolHandler) HandlerName() string { return "RefillPoolHandler" }
 
 func (h RefillPoolHandler) Handle(ctx context.Context, cmd *pool.RefillPool) error {
-	if h.Runs != nil {
-		h.Runs()
-	}
 	t, err := h.Templates.LoadTemplate(ctx, cmd.TemplateID)
 	if err != nil {
 		return err
@@ -45,26 +43,38 @@ func (h RefillPoolHandler) Handle(ctx context.Context, cmd *pool.RefillPool) err
 	if !t.Open() {
 		return h.done(ctx, cmd.TemplateID)
 	}
-	ready, err := h.Templates.ReadyCopies(ctx, t.ID)
-	if err != nil {
-		return err
-	}
-	// One run prepares at most a pool's worth, so a template in demand
-	// does not hold its partition forever; what it still lacks is asked
-	// for again below, behind the commands waiting.
-	for n := len(ready); n < t.Target; n++ {
+	// Count again before each copy: designs taking copies while this runs
+	// are made up for in the same run. One run prepares at most two pools'
+	// worth, so a template in demand does not hold its partition forever;
+	// what it still lacks is asked for again below, behind the commands
+	// waiting.
+	prepared := 0
+	for prepared < 2*t.Target {
+		ready, err := h.Templates.ReadyCopies(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		if len(ready) >= t.Target {
+			break
+		}
 		if err := h.prepare(ctx, t); err != nil {
 			return err
 		}
+		prepared++
 		if err := h.Pool.KeepRefill(ctx, t.ID, refillMarkerTTL); err != nil {
 			h.Logger.WarnContext(ctx, "refill marker not extended", "template", t.ID, "err", err)
 		}
 	}
+	if h.Runs != nil {
+		h.Runs(prepared > 0)
+	}
 	if err := h.done(ctx, t.ID); err != nil {
 		return err
 	}
-	// Designs taken while this ran found the marker and asked for nothing.
-	if ready, err = h.Templates.ReadyCopies(ctx, t.ID); err != nil {
+	// Designs taken after the last count found the marker and asked for
+	// nothing.
+	ready, err := h.Templates.ReadyCopies(ctx, t.ID)
+	if err != nil {
 		return err
 	}
 	if len(ready) < t.Target && requestRefill(ctx, h.Pool, h.Commands, h.Logger, t.ID) {

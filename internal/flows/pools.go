@@ -176,7 +176,7 @@ func (m *Pools) Build(p *flow.Platform) (*flow.Parts, error) {
 
 	if p.Roles.Commands {
 		refill := handlers.RefillPoolHandler{Templates: repo, Pool: redisPools, Assets: assets, Commands: p.Commands,
-			TTL: m.TTL, CopyDeadline: m.copyDeadline(), Logger: p.Logger, Metrics: metrics.handlers, Runs: metrics.refillRuns.Inc}
+			TTL: m.TTL, CopyDeadline: m.copyDeadline(), Logger: p.Logger, Metrics: metrics.handlers, Runs: metrics.refillRun}
 		parts.Commands = []cqrs.CommandHandler{cqrs.NewCommandHandler(refill.HandlerName(), refill.Handle)}
 		sweeper := handlers.SweepPools{Templates: repo, Ledger: repo, Pool: redisPools, Repairer: redisPools, Assets: assets,
 			Commands: p.Commands, Exclusive: p.Leases, Interval: m.Sweep, GCInterval: m.GCInterval,
@@ -290,10 +290,18 @@ func (a *lazyAssets) List(ctx context.Context, prefix string) ([]handlers.Stored
 	return out, nil
 }
 
+func (m poolMetrics) refillRun(prepared bool) {
+	outcome := "full"
+	if prepared {
+		outcome = "prepared"
+	}
+	m.refillRuns.WithLabelValues(outcome).Inc()
+}
+
 // poolMetrics are the flow's Prometheus counters.
 type poolMetrics struct {
 	handlers   handlers.PoolMetrics
-	refillRuns prometheus.Counter
+	refillRuns *prometheus.CounterVec
 	garbage    prometheus.Counter
 }
 
@@ -302,8 +310,8 @@ func newPoolMetrics(reg prometheus.Registerer) (poolMetrics, error) {
 		Help: "Designs created, by source: warm (a ready copy taken from the pool) or cold (copied on request)."}, []string{"source"})
 	requests := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "pool_refill_requests_total",
 		Help: "RefillPool commands sent (at most one in flight per template)."})
-	runs := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "pool_refill_runs_total",
-		Help: "RefillPool commands handled (retries included)."})
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "surge", Name: "pool_refill_runs_total",
+		Help: "RefillPool commands handled to the end, by outcome: prepared (copies were made) or full (a redelivery or a late request found the pool full)."}, []string{"outcome"})
 	prepared := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "surge", Name: "pool_copies_prepared_total",
 		Help: "Ready copies prepared by refills."})
 	expired := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "surge", Name: "pool_copies_expired_total",
