@@ -50,7 +50,8 @@ func newPlan(k knobs) plan {
 type sent struct {
 	complex  int
 	id       string
-	at       time.Duration // when its 202 had been read, since the epoch
+	req      time.Duration // when its POST was sent, since the epoch
+	at       time.Duration // when its 202 had been read
 	ok       bool
 	measured bool // false: warm-up
 }
@@ -73,11 +74,12 @@ type side struct {
 	sched                  benchkit.Dist // this process's scheduling delay during it
 	drained                bool
 	lat                    benchkit.Dist
+	fromReq, post          benchkit.Dist // POST sent -> each subscriber; POST sent -> 202 read
 	first, spread          benchkit.Dist // per measured alert: 202 -> its first subscriber; first -> last subscriber
 	toKafka, fromKafka     benchkit.Dist // per measured alert (Surge, Kafka tap): 202 -> Kafka; Kafka -> first subscriber
 	tapMissing             int
 	tap                    *kafkaTap
-	deliveries, expected   int // of measured alerts
+	deliveries             int // of measured alerts
 	window                 time.Duration
 	early                  int
 	missed, dups, foreign  int
@@ -104,6 +106,11 @@ func (s *side) perConn(n int) (rss, heap, stack, goroutines float64) {
 // from memory (baseline_test.go). Each server runs in its own process (a
 // process cannot hold both ends of 10,000 connections under a 20,000 file
 // limit); this one holds the subscribers and the senders.
+//
+// Diagnostic rows split the latency: POST sent -> subscriber and the POST
+// itself; per alert, 202 -> its first subscriber (the pipeline) and first ->
+// last subscriber (the fan-out); for Surge, a Kafka tap on its embedded
+// broker splits 202 -> Kafka from Kafka -> first subscriber.
 //
 // Targets: Surge's p99 <= 250 ms, no alert missed, <= 30 KiB of RSS per idle
 // connection.
@@ -214,13 +221,14 @@ func runSide(b *testing.B, name string, startServer func(testing.TB) *server, k 
 	var errOnce sync.Once
 	send := func(i int) {
 		c := p.complexOf[i]
+		req := time.Since(epoch)
 		id, err := raise(client, srv.URL, c, i)
 		if err != nil {
 			sendFailed.Add(1)
 			errOnce.Do(func() { s.firstSendErr = err.Error() })
 			return
 		}
-		s.alerts[i] = sent{complex: c, id: id, at: time.Since(epoch), ok: true, measured: i >= p.warm}
+		s.alerts[i] = sent{complex: c, id: id, req: req, at: time.Since(epoch), ok: true, measured: i >= p.warm}
 	}
 	// Deliveries due for the alerts raised so far (call when no send runs).
 	expect := func(upTo int) (n int64) {
@@ -400,7 +408,7 @@ func (s *side) analyze(f *fleet, subsOf []int, start time.Duration) {
 	}
 	got := make([]int32, len(s.alerts))   // distinct subscribers that received alert j
 	posOf := make([]int64, len(s.alerts)) // the position alert j came with
-	var lat []time.Duration
+	var lat, fromReq []time.Duration
 	var last time.Duration
 	firstAt := make([]time.Duration, len(s.alerts)) // per alert: its first and last receipt (+1 ns: 0 = none)
 	lastAt := make([]time.Duration, len(s.alerts))
@@ -449,6 +457,7 @@ func (s *side) analyze(f *fleet, subsOf []int, start time.Duration) {
 					d = 0
 				}
 				lat = append(lat, d)
+				fromReq = append(fromReq, r.at-a.req)
 				last = max(last, r.at)
 			}
 		}
@@ -458,15 +467,13 @@ func (s *side) analyze(f *fleet, subsOf []int, start time.Duration) {
 			continue
 		}
 		s.missed += subsOf[a.complex] - int(got[j])
-		if a.measured {
-			s.expected += subsOf[a.complex]
-		}
 	}
-	var first, spread, toKafka, fromKafka []time.Duration
+	var first, spread, toKafka, fromKafka, post []time.Duration
 	for j, a := range s.alerts {
 		if !a.ok || !a.measured {
 			continue
 		}
+		post = append(post, a.at-a.req)
 		if firstAt[j] > 0 {
 			first = append(first, max(0, firstAt[j]-1-a.at))
 			spread = append(spread, lastAt[j]-firstAt[j])
@@ -484,6 +491,7 @@ func (s *side) analyze(f *fleet, subsOf []int, start time.Duration) {
 		}
 	}
 	s.first, s.spread = benchkit.NewDist(first), benchkit.NewDist(spread)
+	s.fromReq, s.post = benchkit.NewDist(fromReq), benchkit.NewDist(post)
 	s.toKafka, s.fromKafka = benchkit.NewDist(toKafka), benchkit.NewDist(fromKafka)
 	s.deliveries = len(lat)
 	s.window = last - start
@@ -520,6 +528,8 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 			}
 		}
 		t.Row(s.name, measured, s.deliveries, s.perSecond(), s.lat.Pct(50), s.lat.Pct(90), s.lat.Pct(99), s.lat.Max(), s.missed, s.dups, s.order+s.posBad, s.cpu.short())
+		t.Row("  POST sent -> each subscriber", measured, s.deliveries, "", s.fromReq.Pct(50), s.fromReq.Pct(90), s.fromReq.Pct(99), s.fromReq.Max(), "", "", "", "")
+		t.Row("  the POST itself (sent -> 202 read)", measured, "", "", s.post.Pct(50), s.post.Pct(90), s.post.Pct(99), s.post.Max(), "", "", "", "")
 		t.Row("  per alert: 202 -> its first subscriber", measured, "", "", s.first.Pct(50), s.first.Pct(90), s.first.Pct(99), s.first.Max(), "", "", "", "")
 		t.Row("  per alert: first -> last subscriber", measured, "", "", s.spread.Pct(50), s.spread.Pct(90), s.spread.Pct(99), s.spread.Max(), "", "", "", "")
 		if s.tap != nil {
@@ -551,12 +561,17 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 			t.Note("%s: the server dropped %v slow subscribers", short, s.after.Dropped)
 		}
 		if s.cpu.noisy() {
-			t.Note("WARNING: other processes (or the hypervisor) took %.2f cores during %q (%s): its figures are disturbed", s.cpu.other+s.cpu.steal, short, s.cpu.busiest)
+			who := s.cpu.busiest
+			if who == "" {
+				who = "no process visible in /proc: short-lived ones, or load from outside this PID namespace"
+			}
+			t.Note("WARNING: other processes (or the hypervisor) took %.2f cores during %q (%s): its figures are disturbed", s.cpu.other+s.cpu.steal, short, who)
 		}
 	}
 	t.Note("latency: from the 202 read by the sender to the MESSAGE read by each subscriber of the complex, measured alerts only; missed/dup/out of order also cover the warm-up")
 	t.Note("CPU column: cores busy while sending, of %d: server = the Surge or baseline process, client = this process (subscribers, senders), pg = PostgreSQL, irq = softirqs (loopback)", runtime.NumCPU())
 	m.Note("RSS from /proc/<pid>/status; Go heap (heap in use) and stacks from go_memstats_* of /metrics (the baseline: its /stats), without a forced GC")
+	m.Note("client RSS/conn: this process's growth while connecting; only the first side's says anything (the second reuses memory the first freed)")
 
 	b.ReportMetric(0, "ns/op")
 	if base != nil {
@@ -564,6 +579,7 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 		b.ReportMetric(benchkit.Ms(base.lat.Pct(50)), "base-p50-ms")
 		b.ReportMetric(benchkit.Ms(base.lat.Pct(99)), "base-p99-ms")
 		b.ReportMetric(rss/1024, "base-KiB/conn")
+		b.ReportMetric(base.cpu.server, "base-server-cores")
 	}
 	if surge != nil {
 		rss, _, _, _ := surge.perConn(surge.connected)
@@ -574,9 +590,21 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 		b.ReportMetric(benchkit.Ms(surge.lat.Max()), "surge-max-ms")
 		b.ReportMetric(float64(surge.missed), "surge-missed")
 		b.ReportMetric(rss/1024, "surge-KiB/conn")
-		if base != nil && base.lat.Pct(99) > 0 {
-			t.Note("ratio Surge/baseline: p50 %.1fx, p99 %.1fx; RSS per connection %.2fx", benchkit.Ms(surge.lat.Pct(50))/benchkit.Ms(base.lat.Pct(50)),
-				p99/benchkit.Ms(base.lat.Pct(99)), rss/max(1, func() float64 { r, _, _, _ := base.perConn(base.connected); return r }()))
+		b.ReportMetric(surge.perSecond(), "surge-deliveries/s")
+		b.ReportMetric(surge.cpu.server, "surge-server-cores")
+		if base != nil {
+			ratio := func(a, b time.Duration) string {
+				if b <= 0 {
+					return "-"
+				}
+				return strconv.FormatFloat(float64(a)/float64(b), 'f', 1, 64) + "x"
+			}
+			baseRSS, _, _, _ := base.perConn(base.connected)
+			// The baseline's 202 -> subscriber p50 is about 0 (it pushes as it
+			// answers): its ratio would say nothing.
+			t.Note("Surge/baseline: 202 -> subscriber p99 %s; POST sent -> subscriber p50 %s, p99 %s; RSS per connection %.2fx",
+				ratio(surge.lat.Pct(99), base.lat.Pct(99)),
+				ratio(surge.fromReq.Pct(50), base.fromReq.Pct(50)), ratio(surge.fromReq.Pct(99), base.fromReq.Pct(99)), rss/max(1, baseRSS))
 		}
 		t.Note("target: p99 <= 250 ms -> %.1f ms: %s", p99, benchkit.Verdict(p99 <= 250))
 		t.Note("target: zero missed -> %d missed, %d duplicates, %d out of order: %s", surge.missed, surge.dups, surge.order+surge.posBad, benchkit.Verdict(lost == 0 && surge.drained))

@@ -34,8 +34,11 @@ import (
 //     connection (256, SURGE_PUSH_BUFFER's default) that drops a subscriber
 //     that falls behind;
 //   - /ws upgrades with Surge's upgrader settings (1 KiB read buffer, pooled
-//     4 KiB write buffer) and runs one reader and one writer goroutine per
-//     connection, as api/alerts_push.go does;
+//     4 KiB write buffer), reads CONNECT and SUBSCRIBE in the handler, then
+//     runs one reader and one writer goroutine per connection (as
+//     api/alerts_push.go does) and returns from the handler, so that
+//     net/http lets go of the request and its buffers: the floor of what a
+//     connection costs with gorilla/websocket;
 //   - no Kafka, no PostgreSQL, no Redis, no gin, no middleware.
 //
 // GET /stats reports its subscribers and Go memory, as Surge's /metrics does.
@@ -161,44 +164,12 @@ func (bc *broadcaster) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	defer ws.Close()
 	ws.NetConn().SetDeadline(time.Time{}) //nolint:errcheck
 	c := &bconn{ws: ws, ch: make(chan *bnotice, baselineBuffer), slow: make(chan struct{})}
-	// The handshake, in order: CONNECT, then one SUBSCRIBE.
-	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 16 << 10})
-	ws.SetReadLimit(64 << 10)
-	ws.SetReadDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck
-	connected := false
-	for c.complex == "" {
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		frames, _, err := dec.Feed(data)
-		if err != nil {
-			return
-		}
-		for _, f := range frames {
-			switch {
-			case !connected && (f.Command == "CONNECT" || f.Command == "STOMP"):
-				connected = true
-				if c.send(stomp.NewFrame("CONNECTED", "version", "1.2", "server", "baseline", "heart-beat", "0,0")) != nil {
-					return
-				}
-			case connected && f.Command == "SUBSCRIBE":
-				c.id, _ = f.Get("id")
-				c.dest, _ = f.Get("destination")
-				complexID, ok := strings.CutPrefix(c.dest, "/sub/line/")
-				if !ok || c.id == "" || !alert.ValidComplexID(complexID) {
-					return
-				}
-				c.complex = complexID
-			default:
-				return
-			}
-		}
+	if !c.handshake() {
+		ws.Close()
+		return
 	}
-	ws.SetReadDeadline(time.Time{}) //nolint:errcheck
 	bc.mu.Lock()
 	set := bc.subs[c.complex]
 	if set == nil {
@@ -208,9 +179,10 @@ func (bc *broadcaster) serveWS(w http.ResponseWriter, r *http.Request) {
 	set[c] = struct{}{}
 	bc.subscribers.Add(1)
 	bc.mu.Unlock()
-	defer bc.unsubscribe(c)
 
-	// Reader: nothing more is expected; it notices the client leaving.
+	// One reader (nothing more is expected: it notices the client leaving)
+	// and one writer; the handler returns, so net/http lets go of the
+	// request and its buffers.
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -220,20 +192,62 @@ func (bc *broadcaster) serveWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	// Writer: this goroutine.
-	for {
-		select {
-		case n := <-c.ch:
-			if c.message(n) != nil {
+	go func() {
+		defer ws.Close()
+		defer bc.unsubscribe(c)
+		for {
+			select {
+			case n := <-c.ch:
+				if c.message(n) != nil {
+					return
+				}
+			case <-c.slow:
+				c.send(stomp.NewFrame("ERROR", "message", "too slow")) //nolint:errcheck
+				return
+			case <-readerDone:
 				return
 			}
-		case <-c.slow:
-			c.send(stomp.NewFrame("ERROR", "message", "too slow")) //nolint:errcheck
-			return
-		case <-readerDone:
-			return
+		}
+	}()
+}
+
+// handshake reads CONNECT (answering CONNECTED), then one SUBSCRIBE.
+func (c *bconn) handshake() bool {
+	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 16 << 10})
+	c.ws.SetReadLimit(64 << 10)
+	c.ws.SetReadDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck
+	defer c.ws.SetReadDeadline(time.Time{})                //nolint:errcheck
+	connected := false
+	for c.complex == "" {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return false
+		}
+		frames, _, err := dec.Feed(data)
+		if err != nil {
+			return false
+		}
+		for _, f := range frames {
+			switch {
+			case !connected && (f.Command == "CONNECT" || f.Command == "STOMP"):
+				connected = true
+				if c.send(stomp.NewFrame("CONNECTED", "version", "1.2", "server", "baseline", "heart-beat", "0,0")) != nil {
+					return false
+				}
+			case connected && f.Command == "SUBSCRIBE":
+				c.id, _ = f.Get("id")
+				c.dest, _ = f.Get("destination")
+				complexID, ok := strings.CutPrefix(c.dest, "/sub/line/")
+				if !ok || c.id == "" || !alert.ValidComplexID(complexID) {
+					return false
+				}
+				c.complex = complexID
+			default:
+				return false
+			}
 		}
 	}
+	return true
 }
 
 // message sends a notice in the frame Surge sends (api/alerts_push.go).
