@@ -34,6 +34,7 @@ type ApplyForCoupon interface {
 
 // CampaignReader reads the campaign read models.
 type CampaignReader interface {
+	Campaigns(ctx context.Context, after string, limit int) ([]projections.CampaignView, string, error)
 	Campaign(ctx context.Context, campaignID string) (projections.CampaignView, error)
 	CouponStatus(ctx context.Context, campaignID, userID string) (projections.CouponView, error)
 }
@@ -77,6 +78,21 @@ func (h Coupons) openCampaign(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"id": view.ID, "name": view.Name, "limit": view.Limit, "status": view.Status})
+}
+
+// listCampaigns pages through every campaign in id order.
+func (h Coupons) listCampaigns(c *gin.Context) {
+	after, limit, err := listQuery(c, 50, 200)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	views, next, err := h.Campaigns.Campaigns(c.Request.Context(), after, limit)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listPage(views, next))
 }
 
 func (h Coupons) getCampaign(c *gin.Context) {

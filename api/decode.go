@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -59,4 +61,43 @@ func decodeError(err error, maxBytes int64) error {
 
 func missingField(name string) error {
 	return newError(http.StatusBadRequest, "missing_field", fmt.Sprintf("field %q is required", name))
+}
+
+// listQuery reads a list's ?after=ID&limit=N (a string cursor: the last id
+// of the previous page); nothing else is accepted.
+func listQuery(c *gin.Context, def, maxLimit int) (after string, limit int, err error) {
+	q, perr := url.ParseQuery(c.Request.URL.RawQuery)
+	if perr != nil {
+		return "", 0, newError(http.StatusBadRequest, "invalid_query", "the query string is malformed")
+	}
+	limit = def
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return "", 0, newError(http.StatusBadRequest, "invalid_query", strconv.Quote(k)+" must be given once")
+		}
+		switch k {
+		case "after":
+			after = vs[0]
+		case "limit":
+			if limit, perr = strconv.Atoi(vs[0]); perr != nil || limit < 1 || limit > maxLimit {
+				return "", 0, newError(http.StatusBadRequest, "invalid_limit", "limit must be an integer in 1.."+strconv.Itoa(maxLimit))
+			}
+		default:
+			return "", 0, newError(http.StatusBadRequest, "unknown_parameter", "unknown query parameter "+strconv.Quote(k)+" (after and limit are accepted)")
+		}
+	}
+	return after, limit, nil
+}
+
+// listPage is a list's answer: its items and the cursor of the next page
+// (null on the last).
+func listPage[T any](items []T, next string) gin.H {
+	if items == nil {
+		items = []T{}
+	}
+	var cursor *string
+	if next != "" {
+		cursor = &next
+	}
+	return gin.H{"items": items, "next": cursor}
 }

@@ -32,6 +32,7 @@ func (s *Server) routes(r *gin.Engine) {
 // Mount adds the coupon flow's routes (seed 001).
 func (h Coupons) Mount(v1 *gin.RouterGroup) {
 	v1.POST("/campaigns", h.openCampaign)
+	v1.GET("/campaigns", h.listCampaigns)
 	v1.GET("/campaigns/:id", h.getCampaign)
 	v1.POST("/campaigns/:id/applications", h.apply)
 	v1.GET("/campaigns/:id/coupons/:userId", h.getCoupon)
@@ -76,6 +77,7 @@ func (s RoomStream) Mount(r gin.IRoutes) {
 // Mount adds the warm-pool flow's routes (seed 004).
 func (h Templates) Mount(v1 *gin.RouterGroup) {
 	v1.POST("/templates", h.open)
+	v1.GET("/templates", h.list)
 	v1.GET("/templates/:templateId", h.get)
 	v1.DELETE("/templates/:templateId", h.close)
 	v1.POST("/templates/:templateId/designs", h.createDesign)

@@ -38,6 +38,7 @@ type CloseTemplate interface {
 
 // PoolQueries reads templates and designs.
 type PoolQueries interface {
+	OpenTemplates(ctx context.Context, after string, limit int) ([]projections.TemplateView, string, error)
 	Template(ctx context.Context, templateID string) (projections.TemplateView, error)
 	Design(ctx context.Context, designID string) (json.RawMessage, error)
 }
@@ -81,6 +82,21 @@ func (h Templates) open(c *gin.Context) {
 		c.Header("Location", "/v1/templates/"+view.ID)
 	}
 	c.JSON(status, view)
+}
+
+// list pages through the open templates in id order.
+func (h Templates) list(c *gin.Context) {
+	after, limit, err := listQuery(c, 50, 200)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	views, next, err := h.Queries.OpenTemplates(c.Request.Context(), after, limit)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listPage(views, next))
 }
 
 func (h Templates) get(c *gin.Context) {

@@ -21,6 +21,7 @@ type CouponReadModel interface {
 type CouponQueries struct {
 	ReadModel CouponReadModel
 	Repairs   GateRepairer
+	Index     CampaignIndex
 }
 
 // Campaign is a campaign's view.
@@ -59,4 +60,31 @@ func (q CouponQueries) CouponStatus(ctx context.Context, campaignID, userID stri
 	}
 	q.Repairs.Start(campaignID)
 	return v, coupon.ErrGateRepairing
+}
+
+// Campaigns lists up to limit campaigns after the given id, in id order,
+// and the cursor of the next page ("" on the last). A campaign whose read
+// model is being repaired is listed with status "repairing".
+func (q CouponQueries) Campaigns(ctx context.Context, after string, limit int) ([]projections.CampaignView, string, error) {
+	ids, err := q.Index.CampaignIDs(ctx, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(ids) > limit {
+		ids, next = ids[:limit], ids[limit-1]
+	}
+	views := make([]projections.CampaignView, 0, len(ids))
+	for _, id := range ids {
+		v, err := q.Campaign(ctx, id)
+		switch {
+		case err == nil:
+		case errors.Is(err, coupon.ErrGateRepairing), errors.Is(err, coupon.ErrCampaignNotFound):
+			v = projections.CampaignView{ID: id, Status: "repairing"}
+		default:
+			return nil, "", err
+		}
+		views = append(views, v)
+	}
+	return views, next, nil
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/surge-platform/surge/domain/pool"
 	"github.com/surge-platform/surge/projections"
@@ -25,6 +26,7 @@ type PoolQueries struct {
 	ReadModel PoolReadModel
 	Templates PoolRepository
 	Designs   DesignLedger
+	Index     TemplateIndex
 }
 
 // Template is an open template and its pool.
@@ -68,4 +70,34 @@ func (q PoolQueries) Design(ctx context.Context, designID string) (json.RawMessa
 		return nil, err
 	}
 	return json.Marshal(projections.NewDesignView(d))
+}
+
+// TemplateIndex lists open templates' ids in order (the store's index).
+type TemplateIndex interface {
+	OpenTemplateIDs(ctx context.Context, after string, limit int) ([]string, error)
+}
+
+// OpenTemplates lists up to limit open templates after the given id, in id
+// order, and the cursor of the next page ("" on the last).
+func (q PoolQueries) OpenTemplates(ctx context.Context, after string, limit int) ([]projections.TemplateView, string, error) {
+	ids, err := q.Index.OpenTemplateIDs(ctx, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(ids) > limit {
+		ids, next = ids[:limit], ids[limit-1]
+	}
+	views := make([]projections.TemplateView, 0, len(ids))
+	for _, id := range ids {
+		v, err := q.Template(ctx, id)
+		if errors.Is(err, pool.ErrTemplateNotFound) {
+			continue // closed since it was listed
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		views = append(views, v)
+	}
+	return views, next, nil
 }

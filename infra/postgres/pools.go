@@ -194,3 +194,22 @@ func (r *PoolRepository) KeptCopies(ctx context.Context, copyIDs []string) (map[
 	}
 	return kept, rows.Err()
 }
+
+// OpenTemplateIDs returns up to limit open templates' ids after the given
+// one, in order.
+func (r *PoolRepository) OpenTemplateIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := r.store.db.QueryContext(ctx, `SELECT template_id FROM pool_templates WHERE NOT closed AND template_id > $1 ORDER BY template_id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

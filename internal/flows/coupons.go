@@ -125,7 +125,7 @@ func (m *Coupons) Build(p *flow.Platform) (*flow.Parts, error) {
 	parts.Routes = api.Coupons{
 		Open:         handlers.OpenCampaignHandler{Campaigns: repo, Gate: campaigns, Repairs: repairs},
 		Apply:        handlers.ApplyForCouponHandler{Gate: campaigns, Commands: p.Commands, Repairs: repairs, Ambiguous: ambiguous},
-		Campaigns:    handlers.CouponQueries{ReadModel: campaigns, Repairs: repairs},
+		Campaigns:    handlers.CouponQueries{ReadModel: campaigns, Repairs: repairs, Index: repo},
 		MaxBodyBytes: p.Config.MaxBodyBytes,
 	}.Mount
 	parts.Jobs = []flow.Job{

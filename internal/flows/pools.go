@@ -192,7 +192,7 @@ func (m *Pools) Build(p *flow.Platform) (*flow.Parts, error) {
 			Create: handlers.CreateDesignHandler{Templates: repo, Pool: redisPools, Assets: assets, Designs: redisPools, Commands: p.Commands,
 				CopyDeadline: m.copyDeadline(), Logger: p.Logger, Metrics: metrics.handlers},
 			Close:   handlers.CloseTemplateHandler{Templates: repo, Pool: redisPools, Assets: assets, Logger: p.Logger, Metrics: metrics.handlers},
-			Queries: handlers.PoolQueries{ReadModel: redisPools, Templates: repo, Designs: repo},
+			Queries: handlers.PoolQueries{ReadModel: redisPools, Templates: repo, Designs: repo, Index: repo},
 			// 500 keys of up to 512 bytes.
 			MaxBodyBytes: max(p.Config.MaxBodyBytes, 512<<10),
 		}.Mount
