@@ -71,7 +71,7 @@ func (h CreateDesignHandler) Handle(ctx context.Context, templateID, ownerID str
 	if err := h.Designs.SaveDesign(context.WithoutCancel(ctx), projections.NewDesignView(created)); err != nil {
 		h.Logger.WarnContext(ctx, "design stored, but its Redis fast path was not written", "design", created.DesignID, "err", err)
 	}
-	if requestRefill(ctx, h.Pool, h.Commands, h.Logger, t.ID) {
+	if t.Target > 0 && requestRefill(ctx, h.Pool, h.Commands, h.Logger, t.ID) {
 		h.Metrics.refillRequested()
 	}
 	return created, nil

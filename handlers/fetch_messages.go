@@ -54,6 +54,8 @@ type FetchMessagesHandler struct {
 	// Rate and Burst of a client's fetches of a hot room; Rate 0: no throttling.
 	Rate  float64
 	Burst int
+	// Bulkhead bounds one room's fetches running at once (nil: no bound).
+	Bulkhead *RoomBulkhead
 }
 
 func (h FetchMessagesHandler) Handle(ctx context.Context, q FetchMessages) (MessagePage, error) {
@@ -61,6 +63,11 @@ func (h FetchMessagesHandler) Handle(ctx context.Context, q FetchMessages) (Mess
 		return MessagePage{}, chat.ErrRoomNotFound
 	}
 	limit := min(max(q.Limit, 1), MaxFetch)
+	release, err := h.Bulkhead.Enter(ctx, q.RoomID)
+	if err != nil {
+		return MessagePage{}, err
+	}
+	defer release()
 	page, err := h.Timeline.Fetch(ctx, q.RoomID, q.After, limit)
 	if err != nil {
 		return MessagePage{}, err

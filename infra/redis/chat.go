@@ -261,15 +261,21 @@ func (c *Chat) HotRooms(ctx context.Context) ([]string, error) {
 
 // --- the detector's view ---
 
-// Rates reads the fetch rates of rooms at now, one pipelined round trip.
+// Rates reads the fetch rates of rooms at now, one pipelined round trip:
+// the fetches of the window that ends now, over its length. The buckets
+// are whole seconds, so the window is the current second so far, the
+// complete seconds before it, and the part of the oldest second still
+// inside the window (its count weighted by that part): a steady rate reads
+// as itself whenever it is read, and a storm counts from its first fetch.
 func (c *Chat) Rates(ctx context.Context, roomIDs []string, window time.Duration, now time.Time) (map[string]projections.FetchRate, error) {
 	seconds := max(1, int64(window/time.Second))
 	sec := now.Unix()
+	inSecond := float64(now.Sub(now.Truncate(time.Second))) / float64(time.Second)
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*goredis.SliceCmd, len(roomIDs))
 	for i, id := range roomIDs {
-		keys := make([]string, 0, seconds+1)
-		for s := sec - seconds + 1; s <= sec; s++ { // the window, the current second included
+		keys := make([]string, 0, seconds+2)
+		for s := sec - seconds; s <= sec; s++ { // the oldest (partly in the window) to the current
 			keys = append(keys, c.bucket(id, s))
 		}
 		keys = append(keys, c.bucket(id, sec-1)) // the last complete second
@@ -282,8 +288,11 @@ func (c *Chat) Rates(ctx context.Context, roomIDs []string, window time.Duration
 	for i, id := range roomIDs {
 		vals := cmds[i].Val()
 		var total float64
-		for _, v := range vals[:len(vals)-1] {
+		for j, v := range vals[:len(vals)-1] {
 			n, _ := strconv.ParseFloat(fmt.Sprint(v), 64)
+			if j == 0 {
+				n *= 1 - inSecond // the oldest second: only its part still in the window
+			}
 			total += n
 		}
 		last, _ := strconv.ParseFloat(fmt.Sprint(vals[len(vals)-1]), 64)

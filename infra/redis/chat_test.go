@@ -56,13 +56,23 @@ func TestFetchCountsOnlyRoomsThatExistAndRatesAverageTheWindow(t *testing.T) {
 		testenv.Must(t, err, "fetch a room that does not exist")
 	}
 	now := time.Now()
-	rates, err := c.Rates(ctx, []string{"r", "ghost"}, 3*time.Second, now)
-	testenv.Must(t, err, "rates")
-	if r := rates["r"]; r.Window < 9.9 || r.Window > 10.1 { // 30 fetches in the window of 3 s (they may straddle two seconds)
-		t.Fatalf("rate %+v, want 10/s over the window", r)
+	// 30 fetches in the window of 3 s (they may straddle two seconds), read
+	// now and a second later.
+	for _, at := range []time.Time{now, now.Add(time.Second)} {
+		rates, err := c.Rates(ctx, []string{"r", "ghost"}, 3*time.Second, at)
+		testenv.Must(t, err, "rates")
+		if r := rates["r"]; r.Window < 9.9 || r.Window > 10.1 {
+			t.Fatalf("rate at %s %+v, want 10/s over the window", at, r)
+		}
+		if rates["ghost"].Window != 0 {
+			t.Fatalf("a made-up room was counted: %+v", rates["ghost"])
+		}
 	}
-	if rates["ghost"].Window != 0 {
-		t.Fatalf("a made-up room was counted: %+v", rates["ghost"])
+	// Once the window has moved past them, they are not counted.
+	later, err := c.Rates(ctx, []string{"r"}, 3*time.Second, now.Add(5*time.Second))
+	testenv.Must(t, err, "rates later")
+	if later["r"].Window != 0 {
+		t.Fatalf("rate after the window %+v", later["r"])
 	}
 	ids, err := c.Candidates(ctx, time.Minute, now)
 	testenv.Must(t, err, "candidates")

@@ -38,6 +38,10 @@ type Chat struct {
 	FetchRate float64       // SURGE_HOT_FETCH_RATE: a client's fetches/s of a hot room (0: no throttling)
 	Burst     int           // SURGE_HOT_FETCH_BURST
 	Buffer    int           // SURGE_PUSH_BUFFER: events that may wait for one stream
+	// SURGE_CHAT_ROOM_CONCURRENCY: fetches of one room running at once per
+	// instance (0: unbounded); the rest wait their turn, so a storm on one
+	// room leaves the others their latency.
+	RoomConcurrency int
 }
 
 func (*Chat) Name() string { return "chat" }
@@ -63,6 +67,7 @@ func (m *Chat) Configure(r *config.Reader) {
 	m.FetchRate = r.Float("SURGE_HOT_FETCH_RATE", 1, 0, 1e6)
 	m.Burst = r.Int("SURGE_HOT_FETCH_BURST", 2, 1, 1_000_000)
 	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
+	m.RoomConcurrency = r.Int("SURGE_CHAT_ROOM_CONCURRENCY", 8, 0, 10_000)
 }
 
 func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
@@ -101,9 +106,10 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 	}
 	if p.Roles.API {
 		parts.Routes = api.Rooms{
-			Create:       handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
-			Submit:       handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Commands: p.Commands},
-			Fetch:        handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst},
+			Create: handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
+			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Commands: p.Commands},
+			Fetch: handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst,
+				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency)},
 			Queries:      handlers.ChatQueries{ReadModel: redisChat, Rooms: repo, Window: m.Window},
 			MaxBodyBytes: p.Config.MaxBodyBytes,
 		}.Mount
