@@ -112,9 +112,11 @@ func TestChatIsLiveAndResumable(t *testing.T) {
 	}
 	s2.wait(t, 23, 15*time.Second)
 	back := openStream(t, two.URL+"/v1/rooms/lobby/stream", last)
-	got := back.wait(t, 20, 10*time.Second)
+	if got := back.wait(t, 20, 10*time.Second); len(got) != 20 || got[0].ID != last+1 {
+		t.Fatalf("the missed messages after reconnecting: %s, want positions %d..%d", summarize(got), last+1, last+20)
+	}
 	postMessage(t, one, "lobby", "dave", "and a live one")
-	got = back.wait(t, 21, 10*time.Second)
+	got := back.wait(t, 21, 10*time.Second)
 	for i, e := range got {
 		if e.ID != last+1+int64(i) || e.Event != "message" {
 			t.Fatalf("after reconnecting: %s, want positions %d..%d once each", summarize(got), last+1, last+21)
