@@ -27,6 +27,13 @@ func (s *Server) routes(r *gin.Engine) {
 	for _, mount := range s.deps.Push {
 		mount(r)
 	}
+
+	// The console (docs/console.md) goes with the API's routes: a process
+	// without the api role (push only) serves no page.
+	if len(s.deps.Flows) > 0 {
+		r.GET("/", s.consoleIndex)
+		r.GET("/console/*file", s.consoleFile)
+	}
 }
 
 // Mount adds the coupon flow's routes (seed 001).

@@ -34,7 +34,7 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r.Use(func(c *gin.Context) { c.Set(loggerKey, logger) }, s.recoverJSON, s.correlation, s.metrics.middleware)
+	r.Use(func(c *gin.Context) { c.Set(loggerKey, logger) }, s.recoverJSON, s.correlation, s.metrics.middleware, apiSecurityHeaders)
 	r.NoRoute(func(c *gin.Context) {
 		respondError(c, newError(http.StatusNotFound, "route_not_found", "no such route"))
 	})
