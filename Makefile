@@ -69,6 +69,19 @@ lint:
 	@if command -v golangci-lint >/dev/null 2>&1; then golangci-lint run ./...; \
 	else $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...; fi
 
+## console-deps: refresh the console's vendored browser libraries (api/console/vendor/) from npm:
+## the ES-module build of @stomp/stompjs at STOMPJS_VERSION, its package.json and licence
+STOMPJS_VERSION ?= 7.5.0
+.PHONY: console-deps
+console-deps:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	dest=$(CURDIR)/api/console/vendor/stompjs; \
+	( cd "$$tmp" && npm pack --silent --no-fund --no-audit @stomp/stompjs@$(STOMPJS_VERSION) >/dev/null && tar xzf stomp-stompjs-$(STOMPJS_VERSION).tgz ); \
+	rm -rf "$$dest"; mkdir -p "$$dest"; \
+	( cd "$$tmp/package/esm6" && find . -name '*.js' | tar -cf - -T - ) | tar -xf - -C "$$dest"; \
+	cp "$$tmp/package/LICENSE" "$$tmp/package/package.json" "$$dest/"; \
+	echo "api/console/vendor/stompjs: @stomp/stompjs $$(sed -n 's/^  "version": "\(.*\)",/\1/p' "$$dest/package.json") ($$(find "$$dest" -name '*.js' | wc -l) modules); update api/console/vendor/README.md if the version changed"
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
