@@ -70,12 +70,16 @@ async function metrics() {
       sparkline(c.series, { label: c.label }))));
 }
 
+let poisonSeq = 0; // the latest read of the queue: an older answer is dropped
+
 async function poison() {
+  const mine = ++poisonSeq;
   if (!token()) {
     fill(poisonEl, h('p', { class: 'empty' }, 'Enter the admin token to see the poison queue.'));
     return;
   }
   const res = await get('/v1/admin/poison?limit=100', { token: token() });
+  if (mine !== poisonSeq) return; // a requeue or discard read it again meanwhile
   if (res.status === 401) {
     session.set('adminToken', '');
     fill(tokenMsg, h('span', { class: 'error' }, 'the token was refused (or the admin API is off): enter it again'));
