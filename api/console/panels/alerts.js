@@ -119,6 +119,7 @@ function renderCard(c, a, flash) {
     }
   }
   card.dataset.status = a.status;
+  if (a.status !== 'raised') card.classList.remove('flash'); // settled: nothing to call attention to
   if (flash) {
     card.classList.remove('flash');
     void card.offsetWidth; // restart the animation
