@@ -46,3 +46,22 @@ func CleanID(s string, maxRunes int) (string, bool) {
 	}
 	return s, true
 }
+
+// ValidSegment says whether id is 1..maxLen characters of [A-Za-z0-9._-],
+// not "." or "..": the ids Surge mints or accepts as URL path segments,
+// stream ids, object keys and STOMP destinations (rooms, complexes,
+// templates).
+func ValidSegment(id string, maxLen int) bool {
+	if len(id) < 1 || len(id) > maxLen || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

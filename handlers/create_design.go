@@ -131,11 +131,7 @@ func (h CreateDesignHandler) putBack(ctx context.Context, copyID, templateID str
 // the garbage collector, which keeps it if the save did commit after all
 // (a lost reply) and deletes it otherwise.
 func (h CreateDesignHandler) cold(ctx context.Context, t *pool.Template, designID, owner string) (pool.DesignCreated, error) {
-	copyID := uuid.NewString()
-	keys := pool.CopyKeys(copyID, t.Assets)
-	copyCtx, cancel := context.WithTimeout(ctx, h.CopyDeadline)
-	err := h.Assets.CopyAll(copyCtx, keys)
-	cancel()
+	copyID, keys, err := copyTemplate(ctx, h.Assets, t, h.CopyDeadline)
 	if err != nil {
 		return pool.DesignCreated{}, err
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/pool"
 )
@@ -167,6 +169,21 @@ func expireCopies(ctx context.Context, repo PoolRepository, assets AssetStore, f
 		m.objectsDeleted(len(c.Keys))
 	}
 	return expired, nil
+}
+
+// copyTemplate copies every asset of t to a new copy's keys, giving up
+// after deadline (so the garbage collector, whose grace is longer, never
+// deletes a copy in progress). On failure nothing of it is left: CopyAll
+// deletes what it made.
+func copyTemplate(ctx context.Context, assets AssetStore, t *pool.Template, deadline time.Duration) (string, []pool.CopyKey, error) {
+	copyID := uuid.NewString()
+	keys := pool.CopyKeys(copyID, t.Assets)
+	copyCtx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	if err := assets.CopyAll(copyCtx, keys); err != nil {
+		return "", nil, err
+	}
+	return copyID, keys, nil
 }
 
 func copyObjectKeys(keys []pool.CopyKey) []string {

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/surge-platform/surge/domain/pool"
 )
 
@@ -86,11 +84,7 @@ func (h RefillPoolHandler) Handle(ctx context.Context, cmd *pool.RefillPool) err
 // prepare copies every asset for one future design and records the copy
 // as ready.
 func (h RefillPoolHandler) prepare(ctx context.Context, t *pool.Template) error {
-	copyID := uuid.NewString()
-	keys := pool.CopyKeys(copyID, t.Assets)
-	copyCtx, cancel := context.WithTimeout(ctx, h.CopyDeadline)
-	err := h.Assets.CopyAll(copyCtx, keys)
-	cancel()
+	copyID, keys, err := copyTemplate(ctx, h.Assets, t, h.CopyDeadline)
 	if err != nil {
 		return err
 	}

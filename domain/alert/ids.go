@@ -15,20 +15,7 @@ const (
 
 // ValidComplexID says whether id is 1..64 characters of [A-Za-z0-9._-],
 // not "." or "..": it is a path segment and part of a STOMP destination.
-func ValidComplexID(id string) bool {
-	if len(id) < 1 || len(id) > MaxComplexIDLength || id == "." || id == ".." {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func ValidComplexID(id string) bool { return domain.ValidSegment(id, MaxComplexIDLength) }
 
 // ValidateComplexID checks a complex id.
 func ValidateComplexID(id string) error {

@@ -18,20 +18,7 @@ const (
 
 // ValidRoomID says whether id is 1..64 characters of [A-Za-z0-9._-], not
 // "." or "..": it is a path segment.
-func ValidRoomID(id string) bool {
-	if len(id) < 1 || len(id) > MaxRoomIDLength || id == "." || id == ".." {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func ValidRoomID(id string) bool { return domain.ValidSegment(id, MaxRoomIDLength) }
 
 // ValidateRoomID checks a room id.
 func ValidateRoomID(id string) error {

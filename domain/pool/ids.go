@@ -17,20 +17,7 @@ const (
 
 // ValidID says whether id is 1..64 characters of [A-Za-z0-9._-], not "."
 // or "..": template, copy and design ids are path segments.
-func ValidID(id string) bool {
-	if len(id) < 1 || len(id) > MaxTemplateIDLength || id == "." || id == ".." {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func ValidID(id string) bool { return domain.ValidSegment(id, MaxTemplateIDLength) }
 
 // ValidateTemplateID checks a template id.
 func ValidateTemplateID(id string) error {

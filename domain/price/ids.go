@@ -25,22 +25,9 @@ func ValidateProductID(id string) error {
 // ValidVendorName says whether name is 1..64 characters of [A-Za-z0-9._-].
 func ValidVendorName(name string) bool { return validToken(name, MaxVendorNameLength) }
 
-func validToken(s string, maxLen int) bool {
-	// "." and ".." are path segments with a meaning of their own in the
-	// vendor URLs a product id is put into.
-	if len(s) < 1 || len(s) > maxLen || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validToken: "." and ".." are path segments with a meaning of their own in
+// the vendor URLs a product id is put into, so they are refused too.
+func validToken(s string, maxLen int) bool { return domain.ValidSegment(s, maxLen) }
 
 // ProductKey is the key all comparisons of one product share (the command
 // partition key).
