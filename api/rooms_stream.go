@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -174,8 +175,13 @@ func (w *sseWriter) event(position int64, name string, data []byte) error {
 	w.out.WriteString("\nevent: ")
 	w.out.WriteString(name)
 	w.out.WriteString("\ndata: ")
-	// JSON has no raw newline, so one data line holds it; be safe anyway.
-	w.out.WriteString(strings.ReplaceAll(string(data), "\n", "\ndata: "))
+	// JSON has no raw newline, so one data line holds it (written as is:
+	// no copy per stream); be safe anyway.
+	if bytes.IndexByte(data, '\n') < 0 {
+		w.out.Write(data) //nolint:errcheck // flush reports it
+	} else {
+		w.out.WriteString(strings.ReplaceAll(string(data), "\n", "\ndata: "))
+	}
 	w.out.WriteString("\n\n")
 	return w.flush()
 }

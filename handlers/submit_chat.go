@@ -23,6 +23,7 @@ type ChatFastPath interface {
 type SubmitChatHandler struct {
 	FastPath ChatFastPath
 	Rooms    ChatRepository
+	Known    *KnownRooms
 	Commands CommandSender
 }
 
@@ -86,16 +87,21 @@ func (h SubmitChatHandler) Reaction(ctx context.Context, r SubmitReaction) error
 }
 
 func (h SubmitChatHandler) roomExists(ctx context.Context, roomID string) error {
-	return roomExists(ctx, h.FastPath, h.Rooms, roomID)
+	return roomExists(ctx, h.Known, h.FastPath, h.Rooms, roomID)
 }
 
-func roomExists(ctx context.Context, fast ChatFastPath, rooms ChatRepository, roomID string) error {
+func roomExists(ctx context.Context, seen *KnownRooms, fast ChatFastPath, rooms ChatRepository, roomID string) error {
 	if !chat.ValidRoomID(roomID) {
 		return chat.ErrRoomNotFound
 	}
-	known, err := fast.RoomKnown(ctx, roomID)
-	if err != nil || known {
-		return err
+	if seen.Has(roomID) {
+		return nil
+	}
+	// Redis first; if it does not answer, the store does (a reconnecting
+	// crowd of streams is not turned away because Redis is busy).
+	if known, err := fast.RoomKnown(ctx, roomID); err == nil && known {
+		seen.Add(roomID, nil)
+		return nil
 	}
 	room, err := rooms.LoadRoom(ctx, roomID)
 	if err != nil {
@@ -104,6 +110,7 @@ func roomExists(ctx context.Context, fast ChatFastPath, rooms ChatRepository, ro
 	if !room.Exists() {
 		return chat.ErrRoomNotFound
 	}
+	seen.Add(roomID, room)
 	return nil
 }
 
@@ -112,9 +119,10 @@ func roomExists(ctx context.Context, fast ChatFastPath, rooms ChatRepository, ro
 type RoomChecker struct {
 	FastPath ChatFastPath
 	Rooms    ChatRepository
+	Known    *KnownRooms
 }
 
 // Exists implements api.RoomExistence.
 func (c RoomChecker) Exists(ctx context.Context, roomID string) error {
-	return roomExists(ctx, c.FastPath, c.Rooms, roomID)
+	return roomExists(ctx, c.Known, c.FastPath, c.Rooms, roomID)
 }

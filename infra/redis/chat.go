@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -129,10 +130,9 @@ func parsePage(vals []any) (projections.RoomPage, error) {
 // Throttle says whether a client may fetch a hot room now (a GCRA limiter
 // shared by every instance), and if not, when it may again.
 func (c *Chat) Throttle(ctx context.Context, roomID, client string, perSecond float64, burst int) (allowed bool, retryAfter time.Duration, err error) {
-	limit := redis_rate.Limit{Rate: max(1, int(perSecond)), Burst: burst, Period: time.Second}
-	if perSecond < 1 {
-		limit = redis_rate.Limit{Rate: 1, Burst: burst, Period: time.Duration(float64(time.Second) / perSecond)}
-	}
+	// GCRA lets one fetch through every Period/Rate: per 1,000 s keeps a
+	// fractional rate (1.5/s) exact to a thousandth.
+	limit := redis_rate.Limit{Rate: max(1, int(math.Round(perSecond*1000))), Burst: burst, Period: 1000 * time.Second}
 	res, err := c.limiter.Allow(ctx, c.room(roomID)+":limit:"+client, limit)
 	if err != nil {
 		return false, 0, err

@@ -117,3 +117,19 @@ func TestThrottleAllowsTheBurstThenAsksToWait(t *testing.T) {
 		t.Fatal("another client was throttled by the first one's fetches")
 	}
 }
+
+// A fractional rate is kept: at 2.5/s, one fetch every 400 ms (the limiter
+// counts per 1,000 s, not in whole fetches per second).
+func TestThrottleKeepsAFractionalRate(t *testing.T) {
+	c, _ := newChat(t)
+	ctx := context.Background()
+	ok, _, err := c.Throttle(ctx, "r", "client-a", 2.5, 1)
+	testenv.Must(t, err, "throttle")
+	if !ok {
+		t.Fatal("the first fetch is allowed")
+	}
+	ok, retry, _ := c.Throttle(ctx, "r", "client-a", 2.5, 1)
+	if ok || retry < 350*time.Millisecond || retry > 400*time.Millisecond {
+		t.Fatalf("second fetch at once: allowed %v, retry after %s; want refused for about 400 ms (1/2.5 s)", ok, retry)
+	}
+}

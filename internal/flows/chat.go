@@ -74,11 +74,12 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 	repo := postgres.NewChatRepository(p.Store)
 	redisChat := redis.NewChat(p.Redis, p.Config.RedisPrefix)
 	projection := projections.RoomProjection{Store: redisChat}
-	post := handlers.PostMessageHandler{Rooms: repo}
+	known := handlers.NewKnownRooms(100_000) // rooms are never deleted: once seen, known
+	post := handlers.PostMessageHandler{Rooms: repo, Known: known}
 	react := handlers.AddReactionHandler{Rooms: repo}
 	heat := handlers.ReportRoomHeatHandler{Rooms: repo}
 	stream := handlers.PushRoomEvents{Notifier: roomNotifier{p.Hub}}
-	rooms := handlers.RoomChecker{FastPath: redisChat, Rooms: repo}
+	rooms := handlers.RoomChecker{FastPath: redisChat, Rooms: repo, Known: known}
 
 	parts := &flow.Parts{
 		Commands: []cqrs.CommandHandler{
@@ -107,7 +108,7 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 	if p.Roles.API {
 		parts.Routes = api.Rooms{
 			Create: handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
-			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Commands: p.Commands},
+			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Known: known, Commands: p.Commands},
 			Fetch: handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst,
 				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency)},
 			Queries:      handlers.ChatQueries{ReadModel: redisChat, Rooms: repo, Window: m.Window},
