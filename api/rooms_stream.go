@@ -111,28 +111,38 @@ func (s RoomStream) stream(c *gin.Context) {
 			}
 			return
 		case m := <-sub.C():
-			if m.Position <= last {
-				continue // a duplicate
+			// Write what is queued, then flush once: a stream that fell a
+			// little behind catches up in one write, not one per event.
+			ok := s.deliver(ctx, w, id, &last, m)
+			for ok && len(sub.C()) > 0 {
+				ok = s.deliver(ctx, w, id, &last, <-sub.C())
 			}
-			if m.Payload == nil { // the feed's head: read what this stream missed
-				if !s.catchUp(ctx, w, id, &last, m.Position+1) {
-					return
-				}
-				continue
-			}
-			if m.Position > last+1 && !s.catchUp(ctx, w, id, &last, m.Position) {
+			if !ok || w.flush() != nil {
 				return
 			}
-			if err := w.event(m.Position, m.Type, m.Payload); err != nil {
-				return
-			}
-			last = m.Position
 		case <-ping.C:
 			if err := w.raw(": ping\n\n"); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// deliver writes one message of the hub (unflushed), reading the feed
+// first when it shows a gap; false ends the stream.
+func (s RoomStream) deliver(ctx context.Context, w *sseWriter, roomID string, last *int64, m *push.Message) bool {
+	if m.Position <= *last {
+		return true // a duplicate
+	}
+	if m.Payload == nil { // the feed's head: read what this stream missed
+		return s.catchUp(ctx, w, roomID, last, m.Position+1)
+	}
+	if m.Position > *last+1 && !s.catchUp(ctx, w, roomID, last, m.Position) {
+		return false
+	}
+	w.write(m.Position, m.Type, m.Payload)
+	*last = m.Position
+	return true
 }
 
 // catchUp writes the feed after *last, up to (not including) until (-1:
@@ -170,6 +180,13 @@ type sseWriter struct {
 }
 
 func (w *sseWriter) event(position int64, name string, data []byte) error {
+	w.write(position, name, data)
+	return w.flush()
+}
+
+// write buffers an event (the bufio.Writer writes through when full; its
+// error comes back from the next flush).
+func (w *sseWriter) write(position int64, name string, data []byte) {
 	w.out.WriteString("id: ")
 	w.out.WriteString(strconv.FormatInt(position, 10))
 	w.out.WriteString("\nevent: ")
@@ -183,7 +200,6 @@ func (w *sseWriter) event(position int64, name string, data []byte) error {
 		w.out.WriteString(strings.ReplaceAll(string(data), "\n", "\ndata: "))
 	}
 	w.out.WriteString("\n\n")
-	return w.flush()
 }
 
 func (w *sseWriter) raw(s string) error {
