@@ -30,6 +30,10 @@ type GateRepairer interface {
 	Start(campaignID string)
 }
 
+// ErrAdmissionUnsettled: an earlier attempt of this user has an unknown
+// outcome that Redis could not settle yet; nothing was taken, try again.
+var ErrAdmissionUnsettled = domain.Unavailable("unavailable", "an earlier attempt is being settled; nothing was taken, try again shortly")
+
 // ApplyForCoupon is a user's application to a campaign.
 type ApplyForCoupon struct {
 	CampaignID string
@@ -61,8 +65,12 @@ func (h ApplyForCouponHandler) Handle(ctx context.Context, cmd ApplyForCoupon) (
 	}
 	// An earlier attempt of this user on this instance may have an unknown
 	// outcome: settle it first, so the user is not told "already applied"
-	// for an admission that was never sent.
-	h.Ambiguous.ReleaseNow(ctx, issue.CampaignID, userID)
+	// for an admission that was never sent. If Redis cannot settle it now,
+	// the outcome is still unknown: 503 again, rather than an admission
+	// that would find the user's own unsent one.
+	if !h.Ambiguous.ReleaseNow(ctx, issue.CampaignID, userID) {
+		return "", ErrAdmissionUnsettled
+	}
 
 	token, err := h.Gate.Admit(ctx, issue.CampaignID, userID)
 	switch {

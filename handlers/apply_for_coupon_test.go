@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/coupon"
 	"github.com/surge-platform/surge/handlers"
 )
@@ -65,6 +66,30 @@ func TestApplyWithAnUnknownOutcomeReleasesLater(t *testing.T) {
 	}
 	if fmt.Sprint(gate.released) != "[u1/t-u1]" || len(bus.sent) != 1 || h.Ambiguous.Pending() != 0 {
 		t.Fatalf("released %v sent %v pending %d", gate.released, bus.sent, h.Ambiguous.Pending())
+	}
+}
+
+// A retry whose earlier unknown admission Redis cannot settle yet is told
+// 503 again, never "already applied" for its own unsent admission; once
+// Redis answers, it is settled and the user admitted.
+func TestApplyWhoseEarlierOutcomeCannotBeSettledIsToldToRetry(t *testing.T) {
+	h, gate, bus, _ := newApply()
+	gate.admitErr = errors.New("i/o timeout")
+	gate.admitted["spring/u1"] = "t-u1" // the script ran; its answer was lost
+	if _, err := h.Handle(context.Background(), handlers.ApplyForCoupon{CampaignID: "spring", UserID: "u1"}); err == nil {
+		t.Fatal("the first attempt has an unknown outcome: want an error")
+	}
+	gate.admitErr, gate.relErr = nil, errors.New("i/o timeout")
+	_, err := h.Handle(context.Background(), handlers.ApplyForCoupon{CampaignID: "spring", UserID: "u1"})
+	if !errors.Is(err, handlers.ErrAdmissionUnsettled) || domain.KindOf(err) != domain.KindUnavailable || len(bus.sent) != 0 {
+		t.Fatalf("retry while the release fails: %v (sent %v), want ErrAdmissionUnsettled", err, bus.sent)
+	}
+	gate.relErr = nil
+	if _, err := h.Handle(context.Background(), handlers.ApplyForCoupon{CampaignID: "spring", UserID: "u1"}); err != nil {
+		t.Fatalf("retry once Redis answers: %v", err)
+	}
+	if len(bus.sent) != 1 || h.Ambiguous.Pending() != 0 {
+		t.Fatalf("sent %v pending %d, want one IssueCoupon and nothing pending", bus.sent, h.Ambiguous.Pending())
 	}
 }
 

@@ -53,18 +53,22 @@ func (r *ReleaseAmbiguousAdmissions) Pending() int {
 	return len(r.pending)
 }
 
-// ReleaseNow settles the pending admissions of one user, if any.
-func (r *ReleaseAmbiguousAdmissions) ReleaseNow(ctx context.Context, campaignID, userID string) {
+// ReleaseNow settles the pending admissions of one user, if any, and
+// reports whether none is left unsettled (false: Redis did not answer for
+// one of them).
+func (r *ReleaseAmbiguousAdmissions) ReleaseNow(ctx context.Context, campaignID, userID string) bool {
 	k := admission{campaignID, userID}
 	r.mu.Lock()
 	tokens := r.pending[k]
 	r.mu.Unlock()
-	if len(tokens) > 0 {
-		r.release(ctx, k, tokens)
+	if len(tokens) == 0 {
+		return true
 	}
+	return r.release(ctx, k, tokens) == 0
 }
 
-func (r *ReleaseAmbiguousAdmissions) release(ctx context.Context, k admission, tokens []string) {
+// release settles tokens and returns how many are still unsettled.
+func (r *ReleaseAmbiguousAdmissions) release(ctx context.Context, k admission, tokens []string) int {
 	var left []string
 	for _, token := range tokens {
 		released, err := r.Gate.Release(ctx, k.campaignID, k.userID, token)
@@ -97,6 +101,7 @@ func (r *ReleaseAmbiguousAdmissions) release(ctx context.Context, k admission, t
 	} else {
 		r.pending[k] = keep
 	}
+	return len(left)
 }
 
 // Run retries the pending releases every Interval until ctx ends.
