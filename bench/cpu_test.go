@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/surge-platform/surge/bench/benchkit"
 	"github.com/surge-platform/surge/internal/testenv"
 )
 
@@ -21,9 +22,7 @@ import (
 // PostgreSQL and Redis. sampleCPU/cpuSince split the CPU used during a run between
 // them, from /proc, so a figure can be read against what saturated, and
 // flags other workloads that would make it meaningless. Linux only; on
-// other systems it reports nothing.
-
-const clockTicks = 100 // USER_HZ; /proc reports CPU times in these units
+// other systems it reports nothing. The /proc readers are benchkit's.
 
 type cpuSample struct {
 	at                time.Time
@@ -67,37 +66,22 @@ func ownDatabase(dsn string) {
 
 func sampleCPU() cpuSample {
 	s := cpuSample{at: time.Now(), procs: map[string]procTicksOf{}}
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
+	var ok bool
+	if s.tasks, s.irq, s.steal, ok = benchkit.MachineTicks(); !ok {
 		return s
 	}
-	line, _, _ := bytes.Cut(stat, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 9 || f[0] != "cpu" {
-		return s
-	}
-	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
-		n, _ := strconv.ParseFloat(v, 64)
-		switch i {
-		case 0, 1, 2:
-			s.tasks += n
-		case 5, 6:
-			s.irq += n
-		case 7:
-			s.steal += n
-		}
-	}
-	s.self, _ = procTicks("/proc/self/stat", false)
+	s.self = benchkit.ReadProcStat("/proc/self/stat").Ticks
 	pids, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range pids {
-		comm, ticks, ppidIsInit := procInfo(p)
+		st := benchkit.ReadProcStat(p)
+		comm, ticks := st.Comm, st.Ticks
 		switch {
 		case comm == "postgres":
 			kind := "pg"
-			if ppidIsInit {
+			if st.PPID == 1 {
 				// The postmaster: backends that exit are reaped into its
 				// cutime/cstime, so count those for it.
-				ticks, _ = procTicks(p, true)
+				ticks += st.Children
 			} else if db := backendDatabase(filepath.Dir(p)); db != "" {
 				if _, own := ownDatabases.Load(db); !own {
 					kind = "foreign"
@@ -171,49 +155,6 @@ func backendDatabase(procDir string) string {
 	return ""
 }
 
-// procInfo reads comm, utime+stime and whether the parent is init.
-func procInfo(path string) (comm string, ticks float64, ppidIsInit bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", 0, false
-	}
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return "", 0, false
-	}
-	comm = string(b[open+1 : end])
-	f := strings.Fields(string(b[end+1:])) // f[0] = state (field 3)
-	if len(f) < 15 {
-		return comm, 0, false
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return comm, u + st, f[1] == "1"
-}
-
-// procTicks reads utime+stime (and cutime+cstime if children).
-func procTicks(path string, children bool) (float64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	end := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 15 {
-		return 0, fmt.Errorf("short stat")
-	}
-	var t float64
-	idx := []int{11, 12}
-	if children {
-		idx = append(idx, 13, 14)
-	}
-	for _, i := range idx {
-		n, _ := strconv.ParseFloat(f[i], 64)
-		t += n
-	}
-	return t, nil
-}
-
 // cpuSince returns the CPU used since start, in cores. Processes are
 // compared one by one; a backend that exited during the run is counted
 // (for its whole life) in the postmaster's children time, as "pg".
@@ -222,7 +163,9 @@ func cpuSince(start cpuSample) cpuUsage {
 	if !start.ok || !end.ok {
 		return cpuUsage{}
 	}
-	perSec := func(ticks float64) float64 { return max(0, ticks) / clockTicks / end.at.Sub(start.at).Seconds() }
+	perSec := func(ticks float64) float64 {
+		return max(0, ticks) / benchkit.ClockTicks / end.at.Sub(start.at).Seconds()
+	}
 	u := cpuUsage{ok: true, self: perSec(end.self - start.self), irq: perSec(end.irq - start.irq), steal: perSec(end.steal - start.steal)}
 	for pid, e := range end.procs {
 		d := perSec(e.ticks - start.procs[pid].ticks)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,7 +59,7 @@ func publishIssued(s *surge, campaign string, i int) error {
 func warmUp(b *testing.B, tp *tap, campaign string, rate, n, workers int, send func(i int) error) {
 	b.Helper()
 	var failed atomic.Int64
-	pace(rate, time.Hour, n, workers, func(i int) {
+	benchkit.Pace(rate, time.Hour, n, workers, func(i int) {
 		if err := send(i); err != nil {
 			failed.Add(1)
 		}
@@ -109,7 +108,7 @@ func BenchmarkOutboxLatency(b *testing.B) {
 	rawSent := make([]time.Time, n)
 	var rawFailed atomic.Int64
 	cpu0 := sampleCPU()
-	rawStarted, rawLag := pace(rate, dur, n, senders, func(i int) {
+	rawStarted, rawLag := benchkit.Pace(rate, dur, n, senders, func(i int) {
 		rawSent[i] = time.Now()
 		if err := publishIssued(s, "bench-raw", i); err != nil {
 			rawFailed.Add(1)
@@ -150,7 +149,7 @@ func BenchmarkOutboxLatency(b *testing.B) {
 		committed := make([]time.Time, n)
 		var obFailed atomic.Int64
 		cpu0 = sampleCPU()
-		obStarted, obLag := pace(rate, dur, n, senders, func(i int) {
+		obStarted, obLag := benchkit.Pace(rate, dur, n, senders, func(i int) {
 			begun[i] = time.Now()
 			at, err := appendIssued(ctx, s, campaign, i)
 			if err != nil {
@@ -459,37 +458,4 @@ func BenchmarkOutboxThroughput(b *testing.B) {
 			appCfg.OutboxShards, len(ratios), median, benchkit.FormatFloats(ratios, 2), benchkit.Verdict(median >= 0.5))
 	}
 	t.Print()
-}
-
-// pace calls send(i) for i = 0.. at rate per second, for at most dur and n
-// calls, from a pool of workers so that a slow call does not delay the next
-// one. It returns how many calls were started and the most any started
-// behind schedule (0 if the pool kept up).
-func pace(rate int, dur time.Duration, n, workers int, send func(i int)) (started int, lag time.Duration) {
-	interval := time.Second / time.Duration(rate)
-	total := min(n, int(dur/interval))
-	jobs := make(chan int, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				send(i)
-			}
-		}()
-	}
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		jobs <- i
-		lag = max(lag, time.Since(due))
-		started++
-	}
-	close(jobs)
-	wg.Wait()
-	return started, lag
 }

@@ -1,10 +1,7 @@
 package bench
 
 import (
-	"context"
 	"log/slog"
-	"os"
-	"sync/atomic"
 	"testing"
 
 	"github.com/surge-platform/surge/bench/benchkit"
@@ -32,32 +29,10 @@ type surgeRoles struct {
 	HoldForwarders bool
 }
 
-// quietHandler logs warnings and errors, like the tests, until quiet is
-// set when the benchmark's clean-up starts: closing the forwarders cancels
-// their queries in flight, which watermill-sql logs as errors that mean
-// nothing here.
-type quietHandler struct {
-	slog.Handler
-	quiet *atomic.Bool
-}
-
-func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return !h.quiet.Load() && h.Handler.Enabled(ctx, l)
-}
-
-func (h quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return quietHandler{h.Handler.WithAttrs(a), h.quiet}
-}
-
-func (h quietHandler) WithGroup(n string) slog.Handler {
-	return quietHandler{h.Handler.WithGroup(n), h.quiet}
-}
-
 // startSurge runs the roles on cfg's backends until the benchmark ends.
 func startSurge(b *testing.B, cfg config.Config, roles surgeRoles) *surge {
 	b.Helper()
-	quiet := new(atomic.Bool)
-	logger := slog.New(quietHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), quiet})
+	logger, quiet := benchkit.QuietLogger(slog.LevelWarn)
 	ownDatabase(cfg.DatabaseURL)
 	s := &surge{cfg: cfg, logger: logger}
 	// A process with no role does not connect to Kafka; the taps need the

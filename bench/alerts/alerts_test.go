@@ -3,9 +3,7 @@ package alertsbench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/surge-platform/surge/bench/benchkit"
+	"github.com/surge-platform/surge/internal/flows"
 )
 
 // knobs are the benchmark's settings (BENCH_ALERT_*).
@@ -46,39 +45,28 @@ func newPlan(k knobs) plan {
 	return p
 }
 
-// sent is one raised alert.
-type sent struct {
-	complex  int
-	id       string
-	req      time.Duration // when its POST was sent, since the epoch
-	at       time.Duration // when its 202 had been read
-	ok       bool
-	measured bool // false: warm-up
-}
-
 // side is what one server did under the plan.
 type side struct {
 	name                   string
 	connected              int
 	connectTook            time.Duration
-	idle0, idle1           mem     // before the subscribers, after they are all connected and idle
-	client0, client1       int64   // this process's RSS at the same moments
-	before, after          goStats // the server's, around the measured sending
-	clientGCs              uint32  // this process's GC cycles while sending
+	idle0, idle1           mem              // before the subscribers, after they are all connected and idle
+	client0, client1       int64            // this process's RSS at the same moments
+	before, after          benchkit.GoStats // the server's, around the measured sending
+	clientGCs              uint32           // this process's GC cycles while sending
 	clientPause            time.Duration
-	alerts                 []sent
+	alerts                 []benchkit.Sent // alert i went to complex p.complexOf[i]
+	complexOf              []int
 	sendFailed             int
 	firstSendErr           string
-	lag                    time.Duration // how far the pacer fell behind
-	cpu                    cpuUsage      // during the measured sending
-	sched                  benchkit.Dist // this process's scheduling delay during it
+	lag                    time.Duration     // how far the pacer fell behind
+	cpu                    benchkit.CPUUsage // during the measured sending
+	sched                  benchkit.Dist     // this process's scheduling delay during it
 	drained                bool
 	lat                    benchkit.Dist
-	fromReq, post          benchkit.Dist // POST sent -> each subscriber; POST sent -> 202 read
-	first, spread          benchkit.Dist // per measured alert: 202 -> its first subscriber; first -> last subscriber
-	toKafka, fromKafka     benchkit.Dist // per measured alert (Surge, Kafka tap): 202 -> Kafka; Kafka -> first subscriber
-	tapMissing             int
-	tap                    *kafkaTap
+	fromReq                benchkit.Dist  // POST sent -> each subscriber
+	split                  benchkit.Split // per measured alert: the POST, 202 -> first subscriber, first -> last, Kafka (Surge)
+	tap                    *benchkit.KafkaTap
 	deliveries             int // of measured alerts
 	window                 time.Duration
 	early                  int
@@ -86,6 +74,22 @@ type side struct {
 	unknown, order, posBad int
 	clientErrs             int
 	firstClientErr         string
+}
+
+// mem is a server's memory at one moment.
+type mem struct {
+	RSS int64 // VmRSS
+	benchkit.GoStats
+}
+
+// readMem reads a server's RSS and Go memory.
+func readMem(srv *benchkit.Server) (mem, error) {
+	rss, err := benchkit.RSS(srv.PID())
+	if err != nil {
+		return mem{}, err
+	}
+	st, err := srv.Stats()
+	return mem{RSS: rss, GoStats: st}, err
 }
 
 func (s *side) perConn(n int) (rss, heap, stack, goroutines float64) {
@@ -149,9 +153,9 @@ func BenchmarkAlertPush(b *testing.B) {
 	for _, name := range k.sides {
 		switch name {
 		case "baseline":
-			base = runSide(b, "bare WebSocket broadcast (baseline)", startBaseline, k, p)
+			base = runSide(b, "bare WebSocket broadcast (baseline)", benchkit.StartBaseline, k, p)
 		case "surge":
-			surge = runSide(b, "Surge: POST -> PostgreSQL -> outbox -> Kafka -> push", startSurge, k, p)
+			surge = runSide(b, "Surge: POST -> PostgreSQL -> outbox -> Kafka -> push", benchkit.StartSurge, k, p)
 		}
 	}
 	b.StopTimer()
@@ -167,7 +171,7 @@ func envOr(key, def string) string {
 
 // runSide starts a server, connects the subscribers, measures the idle
 // memory, warms up, sends the plan, drains, and stops the server.
-func runSide(b *testing.B, name string, startServer func(testing.TB) *server, k knobs, p plan) *side {
+func runSide(b *testing.B, name string, startServer func(testing.TB) *benchkit.Server, k knobs, p plan) *side {
 	b.Helper()
 	s := &side{name: name}
 	srv := startServer(b)
@@ -175,18 +179,22 @@ func runSide(b *testing.B, name string, startServer func(testing.TB) *server, k 
 	client := benchkit.NewHTTPClient(k.senders)
 	defer client.CloseIdleConnections()
 	waitDelivered(b, srv, client, epoch)
-	if srv.kafka != "" {
+	if srv.Kafka != "" {
+		// Splits Surge's latency into 202 -> Kafka (store, outbox,
+		// forwarder, produce) and Kafka -> subscriber (live consumer, hub,
+		// session, socket).
 		var err error
-		s.tap, err = startKafkaTap(srv.kafka, epoch)
+		s.tap, err = benchkit.StartKafkaTap(benchkit.TapSpec{Broker: srv.Kafka, ClientID: "surge-bench-alerts-tap",
+			Topic: flows.AlertEvents, IDKey: alertIDKey}, epoch)
 		benchkit.Must(b, err, name+": Kafka tap")
-		defer s.tap.close()
+		defer s.tap.Close()
 	}
 
 	time.Sleep(2 * time.Second)
 	var err error
-	s.idle0, err = srv.mem()
+	s.idle0, err = readMem(srv)
 	benchkit.Must(b, err, name+": memory before")
-	s.client0, _ = rssOf(0)
+	s.client0, _ = benchkit.RSS(0)
 
 	t0 := time.Now()
 	f, failed, err := connectFleet(srv.URL, k.clients, k.complexes, k.parallel, k.connectCap, epoch)
@@ -196,27 +204,17 @@ func runSide(b *testing.B, name string, startServer func(testing.TB) *server, k 
 		b.Fatalf("%s: %d of %d subscribers connected in %s (%d failed), first error: %v", name, s.connected, k.clients, s.connectTook.Round(time.Millisecond), failed, err)
 	}
 	// SUBSCRIBE has no receipt: the server's own count says when all are in.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st, err := srv.stats()
-		if err == nil && int(st.Subscribers) >= k.clients {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: %v subscribers after 60s, want %d (err %v)", name, st.Subscribers, k.clients, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	srv.WaitSubscribers(b, name, k.clients)
 	time.Sleep(k.idle)
-	s.idle1, err = srv.mem()
+	s.idle1, err = readMem(srv)
 	benchkit.Must(b, err, name+": memory after connecting")
-	s.client1, _ = rssOf(0)
+	s.client1, _ = benchkit.RSS(0)
 
 	subsOf := make([]int, k.complexes)
 	for _, sub := range f.subs {
 		subsOf[sub.complex]++
 	}
-	s.alerts = make([]sent, len(p.complexOf))
+	s.alerts, s.complexOf = make([]benchkit.Sent, len(p.complexOf)), p.complexOf
 	var sendFailed atomic.Int64
 	var errOnce sync.Once
 	send := func(i int) {
@@ -228,13 +226,13 @@ func runSide(b *testing.B, name string, startServer func(testing.TB) *server, k 
 			errOnce.Do(func() { s.firstSendErr = err.Error() })
 			return
 		}
-		s.alerts[i] = sent{complex: c, id: id, req: req, at: time.Since(epoch), ok: true, measured: i >= p.warm}
+		s.alerts[i] = benchkit.Sent{ID: id, Req: req, At: time.Since(epoch), OK: true, Measured: i >= p.warm}
 	}
 	// Deliveries due for the alerts raised so far (call when no send runs).
 	expect := func(upTo int) (n int64) {
-		for _, a := range s.alerts[:upTo] {
-			if a.ok {
-				n += int64(subsOf[a.complex])
+		for i, a := range s.alerts[:upTo] {
+			if a.OK {
+				n += int64(subsOf[p.complexOf[i]])
 			}
 		}
 		return n
@@ -242,36 +240,33 @@ func runSide(b *testing.B, name string, startServer func(testing.TB) *server, k 
 
 	// Warm-up: one second at the rate, delivered, before the measurement
 	// (pools and connections open, the consumer reads).
-	pace(k.rate, time.Hour, p.warm, k.senders, 0, send)
+	benchkit.Pace(k.rate, time.Hour, p.warm, k.senders, send)
 	if !f.waitReceived(expect(p.warm), k.drain) {
 		b.Logf("%s: the warm-up was not all delivered within %s (%d of %d)", name, k.drain, f.received.Load(), expect(p.warm))
 	}
 
-	s.before, _ = srv.stats()
+	s.before, _ = srv.Stats()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	cpu0 := sampleCPU(srv.PID())
-	stopSched := make(chan struct{})
-	schedDone := make(chan []time.Duration)
-	go schedDelay(stopSched, schedDone, int(k.dur/(5*time.Millisecond))+1000)
+	cpu0 := benchkit.SampleCPU(srv.PID())
+	stopSched := benchkit.WatchSchedDelay(int(k.dur/(5*time.Millisecond)) + 1000)
 	start := time.Since(epoch)
-	_, s.lag = pace(k.rate, k.dur+time.Second, p.measured, k.senders, p.warm, send)
-	s.cpu = cpuBetween(cpu0, sampleCPU(srv.PID()))
+	_, s.lag = benchkit.Pace(k.rate, k.dur+time.Second, p.measured, k.senders, func(i int) { send(p.warm + i) })
+	s.cpu = benchkit.CPUBetween(cpu0, benchkit.SampleCPU(srv.PID()))
 	runtime.ReadMemStats(&ms1)
 	s.clientGCs = ms1.NumGC - ms0.NumGC
 	for g := ms0.NumGC; g < ms1.NumGC && ms1.NumGC-g <= 256; g++ {
 		s.clientPause = max(s.clientPause, time.Duration(ms1.PauseNs[g%256]))
 	}
-	close(stopSched)
-	s.sched = benchkit.NewDist(<-schedDone)
+	s.sched = stopSched()
 	s.drained = f.waitReceived(expect(len(p.complexOf)), k.drain)
 	time.Sleep(500 * time.Millisecond) // duplicates would come now
-	s.after, _ = srv.stats()
+	s.after, _ = srv.Stats()
 	s.sendFailed = int(sendFailed.Load())
 	if err := f.close(); err != nil {
 		b.Fatalf("%s: %v", name, err)
 	}
-	srv.stop()
+	srv.Stop()
 	s.analyze(f, subsOf, start)
 	return s
 }
@@ -279,20 +274,20 @@ func runSide(b *testing.B, name string, startServer func(testing.TB) *server, k 
 // waitDelivered waits until the server pushes: a probe subscriber on its own
 // complex, and an alert raised every 250 ms until one arrives (Surge's live
 // consumer starts reading the topic after the API answers /readyz).
-func waitDelivered(b *testing.B, srv *server, client *http.Client, epoch time.Time) {
+func waitDelivered(b *testing.B, srv *benchkit.Server, client *http.Client, epoch time.Time) {
 	b.Helper()
 	f, _, err := connectProbe(srv.URL, epoch)
 	if err != nil {
-		b.Fatalf("%s: probe subscriber: %v", srv.name, err)
+		b.Fatalf("%s: probe subscriber: %v", srv.Name, err)
 	}
 	defer f.close() //nolint:errcheck
 	deadline := time.Now().Add(60 * time.Second)
 	for i := 0; f.received.Load() == 0; i++ {
 		if time.Now().After(deadline) {
-			b.Fatalf("%s: no alert pushed within 60s of ready:\n%s", srv.name, srv.tail(30))
+			b.Fatalf("%s: no alert pushed within 60s of ready:\n%s", srv.Name, srv.Tail(30))
 		}
 		if _, err := raise(client, srv.URL, -1, i); err != nil {
-			b.Logf("%s: probe alert: %v", srv.name, err)
+			b.Logf("%s: probe alert: %v", srv.Name, err)
 		}
 		f.waitReceived(1, 250*time.Millisecond)
 	}
@@ -318,81 +313,10 @@ func alertBody(i int) []byte {
 
 // raise POSTs alert i to complex c and returns the alertId of its 202.
 func raise(client *http.Client, base string, c, i int) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/complexes/"+complexID(c)+"/alerts", bytes.NewReader(alertBody(i)))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		return "", err
-	}
 	var v struct{ AlertID, Status string }
-	if res.StatusCode != http.StatusAccepted || json.Unmarshal(body, &v) != nil || len(v.AlertID) != 36 || v.Status != "raised" {
-		return "", fmt.Errorf("status %d: %s", res.StatusCode, bytes.TrimSpace(body))
-	}
-	return v.AlertID, nil
-}
-
-// pace starts send(from+i) for i = 0..n-1 at rate per second from a pool of
-// workers, so a slow call does not delay the next start (open loop), and
-// stops starting after dur. It returns how many it started and how far it
-// fell behind the schedule at most (as bench/outbox_test.go's pacer).
-func pace(rate int, dur time.Duration, n, workers, from int, send func(i int)) (started int, lag time.Duration) {
-	interval := time.Second / time.Duration(rate)
-	total := min(n, int(dur/interval))
-	jobs := make(chan int, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				send(i)
-			}
-		}()
-	}
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		jobs <- from + i
-		lag = max(lag, time.Since(due))
-		started++
-	}
-	close(jobs)
-	wg.Wait()
-	return started, lag
-}
-
-// schedDelay measures how late this process's goroutines are woken: a 5 ms
-// sleep, over and over, until stop (at most limit times). A client that is
-// short of CPU shows here before it shows in the latencies.
-func schedDelay(stop <-chan struct{}, out chan<- []time.Duration, limit int) {
-	const nap = 5 * time.Millisecond
-	var delays []time.Duration
-	for i := 0; i < limit; i++ {
-		select {
-		case <-stop:
-			out <- delays
-			return
-		default:
-		}
-		t := time.Now()
-		time.Sleep(nap)
-		delays = append(delays, max(0, time.Since(t)-nap))
-	}
-	<-stop
-	out <- delays
+	err := benchkit.PostAccepted(client, base+"/v1/complexes/"+complexID(c)+"/alerts", bytes.NewReader(alertBody(i)), &v,
+		func() bool { return len(v.AlertID) == 36 && v.Status == "raised" })
+	return v.AlertID, err
 }
 
 // analyze checks every delivery against the alerts: each subscriber of an
@@ -400,18 +324,16 @@ func schedDelay(stop <-chan struct{}, out chan<- []time.Duration, limit int) {
 func (s *side) analyze(f *fleet, subsOf []int, start time.Duration) {
 	idx := make(map[[36]byte]int, len(s.alerts))
 	for j, a := range s.alerts {
-		if a.ok {
+		if a.OK {
 			var key [36]byte
-			copy(key[:], a.id)
+			copy(key[:], a.ID)
 			idx[key] = j
 		}
 	}
 	got := make([]int32, len(s.alerts))   // distinct subscribers that received alert j
 	posOf := make([]int64, len(s.alerts)) // the position alert j came with
-	var lat, fromReq []time.Duration
-	var last time.Duration
-	firstAt := make([]time.Duration, len(s.alerts)) // per alert: its first and last receipt (+1 ns: 0 = none)
-	lastAt := make([]time.Duration, len(s.alerts))
+	rc := benchkit.NewReceipts(s.alerts, 0)
+	var fromReq []time.Duration
 	for _, sub := range f.subs {
 		if sub.err != "" {
 			s.clientErrs++
@@ -427,7 +349,7 @@ func (s *side) analyze(f *fleet, subsOf []int, start time.Duration) {
 			case !ok:
 				s.unknown++
 				continue
-			case s.alerts[j].complex != sub.complex:
+			case s.complexOf[j] != sub.complex:
 				s.foreign++
 				continue
 			}
@@ -446,64 +368,27 @@ func (s *side) analyze(f *fleet, subsOf []int, start time.Duration) {
 				s.order++
 			}
 			prev = r.pos
-			if firstAt[j] == 0 || r.at+1 < firstAt[j] {
-				firstAt[j] = r.at + 1
-			}
-			lastAt[j] = max(lastAt[j], r.at+1)
-			if a := s.alerts[j]; a.measured {
-				d := r.at - a.at
-				if d < 0 {
-					s.early++
-					d = 0
-				}
-				lat = append(lat, d)
-				fromReq = append(fromReq, r.at-a.req)
-				last = max(last, r.at)
+			rc.Add(j, r.at)
+			if a := s.alerts[j]; a.Measured {
+				fromReq = append(fromReq, r.at-a.Req)
 			}
 		}
 	}
 	for j, a := range s.alerts {
-		if !a.ok {
+		if !a.OK {
 			continue
 		}
-		s.missed += subsOf[a.complex] - int(got[j])
+		s.missed += subsOf[s.complexOf[j]] - int(got[j])
 	}
-	var first, spread, toKafka, fromKafka, post []time.Duration
-	for j, a := range s.alerts {
-		if !a.ok || !a.measured {
-			continue
-		}
-		post = append(post, a.at-a.req)
-		if firstAt[j] > 0 {
-			first = append(first, max(0, firstAt[j]-1-a.at))
-			spread = append(spread, lastAt[j]-firstAt[j])
-		}
-		if s.tap != nil {
-			k, ok := s.tap.arrival(a.id)
-			if !ok {
-				s.tapMissing++
-				continue
-			}
-			toKafka = append(toKafka, k-a.at)
-			if firstAt[j] > 0 {
-				fromKafka = append(fromKafka, firstAt[j]-1-k)
-			}
-		}
-	}
-	s.first, s.spread = benchkit.NewDist(first), benchkit.NewDist(spread)
-	s.fromReq, s.post = benchkit.NewDist(fromReq), benchkit.NewDist(post)
-	s.toKafka, s.fromKafka = benchkit.NewDist(toKafka), benchkit.NewDist(fromKafka)
-	s.deliveries = len(lat)
-	s.window = last - start
-	s.lat = benchkit.NewDist(lat)
+	s.split = rc.Split(s.tap)
+	s.fromReq = benchkit.NewDist(fromReq)
+	s.early = rc.Early
+	s.deliveries = rc.Count()
+	s.window = rc.Last - start
+	s.lat = rc.Latencies()
 }
 
-func (s *side) perSecond() float64 {
-	if s.window <= 0 {
-		return 0
-	}
-	return float64(s.deliveries) / s.window.Seconds()
-}
+func (s *side) perSecond() float64 { return benchkit.PerSecond(s.deliveries, s.window) }
 
 func report(b *testing.B, k knobs, p plan, base, surge *side) {
 	t := &benchkit.Table{
@@ -515,26 +400,21 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 		Title: "Alert push: memory per idle connection (before the subscribers -> all connected, subscribed, idle " + k.idle.String() + ")",
 		Head:  []string{"server", "connections", "connect took", "RSS before", "RSS after", "RSS/conn", "Go heap/conn", "stacks/conn", "goroutines/conn", "client RSS/conn"},
 	}
-	kib := func(v float64) string { return strconv.FormatFloat(v/1024, 'f', 1, 64) + " KiB" }
-	mib := func(v int64) string { return strconv.FormatFloat(float64(v)/(1<<20), 'f', 1, 64) + " MiB" }
+	kib, mib := benchkit.KiB, benchkit.MiB
 	for _, s := range []*side{base, surge} {
 		if s == nil {
 			continue
 		}
-		measured := 0
-		for _, a := range s.alerts {
-			if a.ok && a.measured {
-				measured++
-			}
-		}
-		t.Row(s.name, measured, s.deliveries, s.perSecond(), s.lat.Pct(50), s.lat.Pct(90), s.lat.Pct(99), s.lat.Max(), s.missed, s.dups, s.order+s.posBad, s.cpu.short())
+		measured := benchkit.MeasuredCount(s.alerts)
+		t.Row(s.name, measured, s.deliveries, s.perSecond(), s.lat.Pct(50), s.lat.Pct(90), s.lat.Pct(99), s.lat.Max(), s.missed, s.dups, s.order+s.posBad, s.cpu.Short("server", "client"))
 		t.Row("  POST sent -> each subscriber", measured, s.deliveries, "", s.fromReq.Pct(50), s.fromReq.Pct(90), s.fromReq.Pct(99), s.fromReq.Max(), "", "", "", "")
-		t.Row("  the POST itself (sent -> 202 read)", measured, "", "", s.post.Pct(50), s.post.Pct(90), s.post.Pct(99), s.post.Max(), "", "", "", "")
-		t.Row("  per alert: 202 -> its first subscriber", measured, "", "", s.first.Pct(50), s.first.Pct(90), s.first.Pct(99), s.first.Max(), "", "", "", "")
-		t.Row("  per alert: first -> last subscriber", measured, "", "", s.spread.Pct(50), s.spread.Pct(90), s.spread.Pct(99), s.spread.Max(), "", "", "", "")
+		sp := s.split
+		benchkit.SplitRow(t, "  the POST itself (sent -> 202 read)", measured, sp.Post)
+		benchkit.SplitRow(t, "  per alert: 202 -> its first subscriber", measured, sp.First)
+		benchkit.SplitRow(t, "  per alert: first -> last subscriber", measured, sp.Spread)
 		if s.tap != nil {
-			t.Row("  per alert: 202 -> Kafka (tap; < 0: Kafka first)", measured-s.tapMissing, "", "", s.toKafka.Pct(50), s.toKafka.Pct(90), s.toKafka.Pct(99), s.toKafka.Max(), "", "", "", "")
-			t.Row("  per alert: Kafka (tap) -> first subscriber", measured-s.tapMissing, "", "", s.fromKafka.Pct(50), s.fromKafka.Pct(90), s.fromKafka.Pct(99), s.fromKafka.Max(), "", "", "", "")
+			benchkit.SplitRow(t, "  per alert: 202 -> Kafka (tap; < 0: Kafka first)", measured-sp.TapMissing, sp.ToKafka)
+			benchkit.SplitRow(t, "  per alert: Kafka (tap) -> first subscriber", measured-sp.TapMissing, sp.FromKafka)
 		}
 		rss, heap, stack, gr := s.perConn(s.connected)
 		m.Row(s.name, s.connected, s.connectTook.Round(time.Millisecond), mib(s.idle0.RSS), mib(s.idle1.RSS), kib(rss), kib(heap), kib(stack),
@@ -560,12 +440,8 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 		if s.after.Dropped > 0 {
 			t.Note("%s: the server dropped %v slow subscribers", short, s.after.Dropped)
 		}
-		if s.cpu.noisy() {
-			who := s.cpu.busiest
-			if who == "" {
-				who = "no process visible in /proc: short-lived ones, or load from outside this PID namespace"
-			}
-			t.Note("WARNING: other processes (or the hypervisor) took %.2f cores during %q (%s): its figures are disturbed", s.cpu.other+s.cpu.steal, short, who)
+		if s.cpu.Noisy() {
+			t.Note("%s", s.cpu.Warning(short))
 		}
 	}
 	t.Note("latency: from the 202 read by the sender to the MESSAGE read by each subscriber of the complex, measured alerts only; missed/dup/out of order also cover the warm-up")
@@ -579,7 +455,7 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 		b.ReportMetric(benchkit.Ms(base.lat.Pct(50)), "base-p50-ms")
 		b.ReportMetric(benchkit.Ms(base.lat.Pct(99)), "base-p99-ms")
 		b.ReportMetric(rss/1024, "base-KiB/conn")
-		b.ReportMetric(base.cpu.server, "base-server-cores")
+		b.ReportMetric(base.cpu.Server, "base-server-cores")
 	}
 	if surge != nil {
 		rss, _, _, _ := surge.perConn(surge.connected)
@@ -591,7 +467,7 @@ func report(b *testing.B, k knobs, p plan, base, surge *side) {
 		b.ReportMetric(float64(surge.missed), "surge-missed")
 		b.ReportMetric(rss/1024, "surge-KiB/conn")
 		b.ReportMetric(surge.perSecond(), "surge-deliveries/s")
-		b.ReportMetric(surge.cpu.server, "surge-server-cores")
+		b.ReportMetric(surge.cpu.Server, "surge-server-cores")
 		if base != nil {
 			ratio := func(a, b time.Duration) string {
 				if b <= 0 {

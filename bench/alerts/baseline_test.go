@@ -1,22 +1,16 @@
 package alertsbench
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/surge-platform/surge/bench/benchkit"
 	"github.com/surge-platform/surge/domain/alert"
 	"github.com/surge-platform/surge/internal/stomp"
 )
@@ -41,7 +35,8 @@ import (
 //     connection costs with gorilla/websocket;
 //   - no Kafka, no PostgreSQL, no Redis, no gin, no middleware.
 //
-// GET /stats reports its subscribers and Go memory, as Surge's /metrics does.
+// GET /stats reports its subscribers and Go memory, as Surge's /metrics does
+// (benchkit.Hub.ServeStats).
 
 // baselineBuffer is the notices that may wait for one connection.
 const baselineBuffer = 256
@@ -53,20 +48,15 @@ var baselineUpgrader = websocket.Upgrader{
 	WriteBufferPool: &sync.Pool{},
 }
 
+// broadcaster is the baseline: its hub's topics are complexes.
 type broadcaster struct {
-	mu       sync.Mutex
-	subs     map[string]map[*bconn]struct{} // complex -> its subscribers
-	position map[string]int64               // complex -> last position
-
-	subscribers, dropped, delivered atomic.Int64
+	hub *benchkit.Hub[*bnotice]
 }
 
 // bconn is one subscriber connection.
 type bconn struct {
 	ws                *websocket.Conn
-	ch                chan *bnotice
-	slow              chan struct{} // closed when dropped for a full buffer
-	slowOnce          sync.Once
+	sub               benchkit.Sub[*bnotice]
 	id, dest, complex string
 	buf               []byte
 }
@@ -79,26 +69,12 @@ type bnotice struct {
 // runBaseline serves on addr until its standard input closes (the benchmark
 // process holds the other end: if it dies, so does this) or SIGTERM.
 func runBaseline(addr string) int {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "baseline:", err)
-		return 1
-	}
-	bc := &broadcaster{subs: map[string]map[*bconn]struct{}{}, position: map[string]int64{}}
+	bc := &broadcaster{hub: benchkit.NewHub[*bnotice](baselineBuffer)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", bc.serveWS)
 	mux.HandleFunc("POST /v1/complexes/{complexId}/alerts", bc.raise)
-	mux.HandleFunc("GET /stats", bc.stats)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
-	go func() {
-		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // returns when the parent closes the pipe or dies
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-		fmt.Fprintln(os.Stderr, "baseline:", err)
-		return 1
-	}
-	return 0
+	mux.HandleFunc("GET /stats", bc.hub.ServeStats)
+	return benchkit.ServeBaseline(addr, mux)
 }
 
 func (bc *broadcaster) raise(w http.ResponseWriter, r *http.Request) {
@@ -107,56 +83,21 @@ func (bc *broadcaster) raise(w http.ResponseWriter, r *http.Request) {
 		House string `json:"house"`
 		Text  string `json:"text"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || !alert.ValidComplexID(complexID) {
-		http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+	if !benchkit.DecodeBody(w, r, &req, alert.ValidComplexID(complexID)) {
 		return
 	}
 	id := uuid.NewString()
-	bc.mu.Lock()
-	bc.position[complexID]++
-	pos := bc.position[complexID]
-	bc.mu.Unlock()
+	pos := bc.hub.Next(complexID)
 	_, body, err := alert.Notice(alert.AlertRaised{AlertID: id, ComplexID: complexID, House: req.House, Text: req.Text,
 		RaisedAt: time.Now().UTC().Truncate(time.Millisecond), Position: pos})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusAccepted)
-	w.Write([]byte(`{"alertId":"` + id + `","status":"raised"}`)) //nolint:errcheck
-	w.(http.Flusher).Flush()
-	// After the 202 is on its way, as Surge's push follows its 202.
-	bc.publish(complexID, &bnotice{position: pos, body: body})
-}
-
-// publish hands n to every subscriber of complexID without waiting; one
-// whose buffer is full is dropped (as the push hub does).
-func (bc *broadcaster) publish(complexID string, n *bnotice) {
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	for c := range bc.subs[complexID] {
-		select {
-		case c.ch <- n:
-			bc.delivered.Add(1)
-		default:
-			delete(bc.subs[complexID], c)
-			bc.subscribers.Add(-1)
-			bc.dropped.Add(1)
-			c.slowOnce.Do(func() { close(c.slow) })
-		}
-	}
-}
-
-func (bc *broadcaster) unsubscribe(c *bconn) {
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	if set := bc.subs[c.complex]; set != nil {
-		if _, ok := set[c]; ok {
-			delete(set, c)
-			bc.subscribers.Add(-1)
-		}
-	}
+	benchkit.Accepted(w, `{"alertId":"`+id+`","status":"raised"}`)
+	// After the 202 is on its way, as Surge's push follows its 202; a
+	// subscriber whose buffer is full is dropped (as the push hub does).
+	bc.hub.Publish(complexID, &bnotice{position: pos, body: body})
 }
 
 func (bc *broadcaster) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -165,20 +106,12 @@ func (bc *broadcaster) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.NetConn().SetDeadline(time.Time{}) //nolint:errcheck
-	c := &bconn{ws: ws, ch: make(chan *bnotice, baselineBuffer), slow: make(chan struct{})}
+	c := &bconn{ws: ws}
 	if !c.handshake() {
 		ws.Close()
 		return
 	}
-	bc.mu.Lock()
-	set := bc.subs[c.complex]
-	if set == nil {
-		set = map[*bconn]struct{}{}
-		bc.subs[c.complex] = set
-	}
-	set[c] = struct{}{}
-	bc.subscribers.Add(1)
-	bc.mu.Unlock()
+	bc.hub.Subscribe(c.complex, &c.sub)
 
 	// One reader (nothing more is expected: it notices the client leaving)
 	// and one writer; the handler returns, so net/http lets go of the
@@ -194,14 +127,14 @@ func (bc *broadcaster) serveWS(w http.ResponseWriter, r *http.Request) {
 	}()
 	go func() {
 		defer ws.Close()
-		defer bc.unsubscribe(c)
+		defer bc.hub.Unsubscribe(c.complex, &c.sub)
 		for {
 			select {
-			case n := <-c.ch:
+			case n := <-c.sub.C:
 				if c.message(n) != nil {
 					return
 				}
-			case <-c.slow:
+			case <-c.sub.Slow:
 				c.send(stomp.NewFrame("ERROR", "message", "too slow")) //nolint:errcheck
 				return
 			case <-readerDone:
@@ -267,26 +200,4 @@ func (c *bconn) send(f *stomp.Frame) error {
 	c.buf = stomp.AppendFrame(c.buf[:0], f)
 	c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
 	return c.ws.WriteMessage(websocket.TextMessage, c.buf)
-}
-
-// stats is what Surge's /metrics tells of the same things (no forced GC,
-// like Surge).
-func (bc *broadcaster) stats(w http.ResponseWriter, _ *http.Request) {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	var maxPause uint64
-	for _, p := range ms.PauseNs {
-		maxPause = max(maxPause, p)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(goStats{ //nolint:errcheck
-		Subscribers: float64(bc.subscribers.Load()),
-		Dropped:     float64(bc.dropped.Load()),
-		Delivered:   float64(bc.delivered.Load()),
-		Goroutines:  float64(runtime.NumGoroutine()),
-		HeapInuse:   float64(ms.HeapInuse),
-		StackInuse:  float64(ms.StackInuse),
-		GCs:         float64(ms.NumGC),
-		GCMaxPause:  float64(maxPause) / 1e9,
-	})
 }

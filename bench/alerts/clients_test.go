@@ -3,7 +3,6 @@ package alertsbench
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/surge-platform/surge/bench/benchkit"
 	"github.com/surge-platform/surge/internal/stomp"
 )
 
@@ -68,44 +68,17 @@ func wsURL(base string) string { return "ws" + strings.TrimPrefix(base, "http") 
 // (those that connected) and the first error.
 func connectFleet(base string, n, complexes, parallel int, timeout time.Duration, epoch time.Time) (*fleet, int, error) {
 	f := &fleet{epoch: epoch, subs: make([]*subscriber, 0, n)}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	var mu sync.Mutex
-	var failed int
-	var firstErr error
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				s, err := f.dial(ctx, base, i%complexes)
-				mu.Lock()
-				if err != nil {
-					failed++
-					if firstErr == nil {
-						firstErr = fmt.Errorf("subscriber %d: %w", i, err)
-					}
-				} else {
-					f.subs = append(f.subs, s)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
+	failed, err := benchkit.Connect(n, parallel, timeout, "subscriber", func(ctx context.Context, i int) error {
+		s, err := f.dial(ctx, base, i%complexes)
+		if err == nil {
+			mu.Lock()
+			f.subs = append(f.subs, s)
+			mu.Unlock()
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if ctx.Err() != nil && len(f.subs)+failed < n && firstErr == nil {
-		firstErr = fmt.Errorf("connecting stopped at the %s cap", timeout)
-	}
-	return f, failed, firstErr
+		return err
+	})
+	return f, failed, err
 }
 
 // dial connects one subscriber: WebSocket, CONNECT, CONNECTED, SUBSCRIBE
@@ -202,14 +175,7 @@ func (f *fleet) read(s *subscriber, dec *stomp.Decoder) {
 
 // waitReceived waits until want MESSAGE frames arrived in all, or timeout.
 func (f *fleet) waitReceived(want int64, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for f.received.Load() < want {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
+	return benchkit.WaitCount(&f.received, want, timeout)
 }
 
 // close closes every connection and waits (up to 30s) for the readers.
@@ -218,12 +184,5 @@ func (f *fleet) close() error {
 	for _, s := range f.subs {
 		s.conn.Close()
 	}
-	done := make(chan struct{})
-	go func() { f.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(30 * time.Second):
-		return errors.New("subscriber readers still running 30s after their connections were closed")
-	}
+	return benchkit.WaitReaders(&f.wg, "subscriber")
 }

@@ -15,6 +15,16 @@ import (
 // shuts it down as SIGTERM would.
 func RunApp(tb testing.TB, cfg config.Config, roles app.Roles, logger *slog.Logger) *app.App {
 	tb.Helper()
+	a, stop := StartApp(tb, cfg, roles, logger)
+	tb.Cleanup(func() { stop(0) })
+	return a
+}
+
+// StartApp is RunApp that leaves stopping to the caller: stop shuts Surge
+// down as SIGTERM would and waits for it, at most wait (0: as long as it
+// takes); false if it had not stopped by then.
+func StartApp(tb testing.TB, cfg config.Config, roles app.Roles, logger *slog.Logger) (a *app.App, stop func(wait time.Duration) bool) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, roles, logger)
 	if err != nil {
@@ -32,9 +42,19 @@ func RunApp(tb testing.TB, cfg config.Config, roles app.Roles, logger *slog.Logg
 		cancel()
 		tb.Fatal("surge not ready after 60s")
 	}
-	tb.Cleanup(func() {
+	stopped := make(chan struct{})
+	go func() { <-done; close(stopped) }()
+	return a, func(wait time.Duration) bool {
 		cancel()
-		<-done
-	})
-	return a
+		if wait <= 0 {
+			<-stopped
+			return true
+		}
+		select {
+		case <-stopped:
+			return true
+		case <-time.After(wait):
+			return false
+		}
+	}
 }

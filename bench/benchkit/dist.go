@@ -27,6 +27,9 @@ func (d Dist) Pct(p float64) time.Duration {
 	return d.sorted[max(0, min(i, len(d.sorted)-1))]
 }
 
+// Len is the number of samples.
+func (d Dist) Len() int { return len(d.sorted) }
+
 // Max is the largest sample.
 func (d Dist) Max() time.Duration { return d.Pct(100) }
 

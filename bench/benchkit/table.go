@@ -58,6 +58,12 @@ func (t *Table) String() string {
 // lines by the testing package.
 func (t *Table) Print() { fmt.Print(t.String()) }
 
+// KiB renders bytes as "26.8 KiB".
+func KiB(bytes float64) string { return strconv.FormatFloat(bytes/1024, 'f', 1, 64) + " KiB" }
+
+// MiB renders bytes as "48.1 MiB".
+func MiB(bytes int64) string { return strconv.FormatFloat(float64(bytes)/(1<<20), 'f', 1, 64) + " MiB" }
+
 // Verdict renders "MET"/"MISSED" for a target.
 func Verdict(ok bool) string {
 	if ok {

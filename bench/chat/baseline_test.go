@@ -2,20 +2,15 @@ package chatbench
 
 import (
 	"bufio"
-	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/surge-platform/surge/bench/benchkit"
 	"github.com/surge-platform/surge/domain/chat"
 )
 
@@ -37,23 +32,14 @@ import (
 //     misses what was sent meanwhile: the benchmark counts it).
 //
 // POST /v1/rooms answers 201 to anything; GET /stats reports the streams
-// and Go memory, as Surge's /metrics does.
+// and Go memory, as Surge's /metrics does (benchkit.Hub.ServeStats).
 
 const baselineBuffer = 256
 
+// broadcaster is the baseline: its hub's topics are rooms.
 type broadcaster struct {
-	seq      sync.Mutex // held by a post from its position to its publish
-	mu       sync.Mutex
-	subs     map[string]map[*bstream]struct{}
-	position map[string]int64
-
-	subscribers, dropped atomic.Int64
-}
-
-type bstream struct {
-	ch   chan *bevent
-	slow chan struct{}
-	once sync.Once
+	seq sync.Mutex // held by a post from its position to its publish
+	hub *benchkit.Hub[*bevent]
 }
 
 type bevent struct {
@@ -64,12 +50,7 @@ type bevent struct {
 // runBaseline serves on addr until its standard input closes (the benchmark
 // process holds the other end: if it dies, so does this) or SIGTERM.
 func runBaseline(addr string) int {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "baseline:", err)
-		return 1
-	}
-	bc := &broadcaster{subs: map[string]map[*bstream]struct{}{}, position: map[string]int64{}}
+	bc := &broadcaster{hub: benchkit.NewHub[*bevent](baselineBuffer)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/rooms", func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10)) //nolint:errcheck
@@ -77,17 +58,8 @@ func runBaseline(addr string) int {
 	})
 	mux.HandleFunc("POST /v1/rooms/{roomId}/messages", bc.post)
 	mux.HandleFunc("GET /v1/rooms/{roomId}/stream", bc.stream)
-	mux.HandleFunc("GET /stats", bc.stats)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
-	go func() {
-		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // returns when the parent closes the pipe or dies
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-		fmt.Fprintln(os.Stderr, "baseline:", err)
-		return 1
-	}
-	return 0
+	mux.HandleFunc("GET /stats", bc.hub.ServeStats)
+	return benchkit.ServeBaseline(addr, mux)
 }
 
 func (bc *broadcaster) post(w http.ResponseWriter, r *http.Request) {
@@ -96,8 +68,7 @@ func (bc *broadcaster) post(w http.ResponseWriter, r *http.Request) {
 		UserID string `json:"userId"`
 		Text   string `json:"text"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || !chat.ValidRoomID(room) {
-		http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+	if !benchkit.DecodeBody(w, r, &req, chat.ValidRoomID(room)) {
 		return
 	}
 	id := uuid.NewString()
@@ -105,59 +76,23 @@ func (bc *broadcaster) post(w http.ResponseWriter, r *http.Request) {
 	// positions are published in order (50 posts/s: no contention).
 	bc.seq.Lock()
 	defer bc.seq.Unlock()
-	bc.mu.Lock()
-	bc.position[room]++
-	pos := bc.position[room]
-	bc.mu.Unlock()
+	pos := bc.hub.Next(room)
 	entry, err := chat.Entry(chat.MessagePosted{RoomID: room, MessageID: id, UserID: req.UserID, Text: req.Text,
 		PostedAt: time.Now().UTC().Truncate(time.Millisecond), Position: pos})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusAccepted)
-	w.Write([]byte(`{"messageId":"` + id + `"}`)) //nolint:errcheck
-	w.(http.Flusher).Flush()
+	benchkit.Accepted(w, `{"messageId":"`+id+`"}`)
 	// After the 202 is on its way, as Surge's push follows its 202.
-	bc.publish(room, &bevent{position: pos, data: entry.Data})
-}
-
-func (bc *broadcaster) publish(room string, e *bevent) {
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	for s := range bc.subs[room] {
-		select {
-		case s.ch <- e:
-		default:
-			delete(bc.subs[room], s)
-			bc.subscribers.Add(-1)
-			bc.dropped.Add(1)
-			s.once.Do(func() { close(s.slow) })
-		}
-	}
+	bc.hub.Publish(room, &bevent{position: pos, data: entry.Data})
 }
 
 func (bc *broadcaster) stream(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("roomId")
-	s := &bstream{ch: make(chan *bevent, baselineBuffer), slow: make(chan struct{})}
-	bc.mu.Lock()
-	set := bc.subs[room]
-	if set == nil {
-		set = map[*bstream]struct{}{}
-		bc.subs[room] = set
-	}
-	set[s] = struct{}{}
-	bc.subscribers.Add(1)
-	bc.mu.Unlock()
-	defer func() {
-		bc.mu.Lock()
-		if _, ok := bc.subs[room][s]; ok {
-			delete(bc.subs[room], s)
-			bc.subscribers.Add(-1)
-		}
-		bc.mu.Unlock()
-	}()
+	s := new(benchkit.Sub[*bevent])
+	bc.hub.Subscribe(room, s)
+	defer bc.hub.Unsubscribe(room, s)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -180,11 +115,11 @@ func (bc *broadcaster) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.slow:
+		case <-s.Slow:
 			out.WriteString(": you fell behind; reconnect with Last-Event-ID\n\n")
 			flush() //nolint:errcheck
 			return
-		case e := <-s.ch:
+		case e := <-s.C:
 			out.WriteString("id: ")
 			out.WriteString(strconv.FormatInt(e.position, 10))
 			out.WriteString("\nevent: message\ndata: ")
@@ -195,18 +130,4 @@ func (bc *broadcaster) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-}
-
-func (bc *broadcaster) stats(w http.ResponseWriter, _ *http.Request) {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(goStats{ //nolint:errcheck
-		Subscribers: float64(bc.subscribers.Load()),
-		Dropped:     float64(bc.dropped.Load()),
-		Goroutines:  float64(runtime.NumGoroutine()),
-		HeapInuse:   float64(ms.HeapInuse),
-		StackInuse:  float64(ms.StackInuse),
-		GCs:         float64(ms.NumGC),
-	})
 }

@@ -1,9 +1,6 @@
 package chatbench
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/surge-platform/surge/bench/benchkit"
+	"github.com/surge-platform/surge/internal/flows"
 )
 
 // fanKnobs are BenchmarkChatFanOut's settings (BENCH_CHAT_FANOUT_*).
@@ -27,38 +25,30 @@ type fanKnobs struct {
 	short                                        bool
 }
 
-// posted is one message sent.
-type posted struct {
-	id       string
-	req, at  time.Duration // POST sent, 202 read (since the epoch)
-	ok       bool
-	measured bool // false: warm-up
-}
-
 // fanSide is what one server did.
 type fanSide struct {
-	name, short             string
-	noFile                  int // the server process's soft RLIMIT_NOFILE
-	connected               int
-	connectTook             time.Duration
-	rss0, rss1              int64   // server RSS before the streams, after they are all open and idle
-	idle0, idle1            goStats // the server's Go figures at the same moments
-	client0, client1        int64   // this process's RSS at the same moments
-	before, after           goStats // around the measured sending
-	msgs                    []posted
-	warm                    int
-	sendFailed              int
-	firstSendErr            string
-	lag                     time.Duration
-	cpu                     cpuUsage
-	sched                   benchkit.Dist
-	drained                 bool
-	lat, post, first        benchkit.Dist
-	spread                  benchkit.Dist
-	toKafka, fromKafka      benchkit.Dist // per measured message (Surge, Kafka tap): 202 -> Kafka; Kafka -> first stream
-	toHandled, toOutbox     benchkit.Dist // 202 -> postedAt (the handler's clock); postedAt -> Kafka
-	tap                     *kafkaTap
-	tapMissing, fromKafkaN  int
+	name, short      string
+	noFile           int // the server process's soft RLIMIT_NOFILE
+	connected        int
+	connectTook      time.Duration
+	rss0, rss1       int64            // server RSS before the streams, after they are all open and idle
+	idle0, idle1     benchkit.GoStats // the server's Go figures at the same moments
+	client0, client1 int64            // this process's RSS at the same moments
+	before, after    benchkit.GoStats // around the measured sending
+	msgs             []benchkit.Sent
+	warm             int
+	sendFailed       int
+	firstSendErr     string
+	lag              time.Duration
+	cpu              benchkit.CPUUsage
+	sched            benchkit.Dist
+	drained          bool
+	lat              benchkit.Dist
+	// split is per measured message: the POST, 202 -> first stream, first
+	// -> last; for Surge (Kafka tap) 202 -> Kafka, Kafka -> first stream,
+	// 202 -> postedAt (the handler's clock) and postedAt -> Kafka.
+	split                   benchkit.Split
+	tap                     *benchkit.KafkaTap
 	deliveries, expected    int // measured deliveries received; due (every stream × every measured message)
 	late                    int // measured deliveries more than a second after their 202
 	window                  time.Duration
@@ -161,6 +151,10 @@ func envOr(key, def string) string {
 
 const fanRoom = "fanout"
 
+// postedAtKey precedes a MessagePosted's postedAt (the command handler's
+// clock when it recorded the message), for the Kafka tap.
+var postedAtKey = []byte(`"postedAt":"`)
+
 // runFanSide starts a server, opens the streams, measures idle memory,
 // warms up, sends, drains, and stops the server.
 func runFanSide(b *testing.B, name, short string, startServer func(testing.TB) *server, k fanKnobs) *fanSide {
@@ -168,7 +162,7 @@ func runFanSide(b *testing.B, name, short string, startServer func(testing.TB) *
 	s := &fanSide{name: name, short: short, warm: k.rate}
 	srv := startServer(b)
 	var err error
-	s.noFile, err = openFilesLimit(srv.PID())
+	s.noFile, err = benchkit.OpenFilesLimit(srv.PID())
 	benchkit.Must(b, err, name+": the server's RLIMIT_NOFILE")
 	if s.noFile < k.clients+600 {
 		b.Fatalf("%s: its file-descriptor limit is %d, too few for %d streams", name, s.noFile, k.clients)
@@ -178,16 +172,22 @@ func runFanSide(b *testing.B, name, short string, startServer func(testing.TB) *
 	defer client.CloseIdleConnections()
 	waitPushes(b, srv, client, epoch)
 	createRoom(b, client, srv.post(), fanRoom, "Fan-out")
-	if srv.kafka != "" {
-		s.tap, err = startKafkaTap(srv.kafka, epoch)
+	if srv.Kafka != "" {
+		// Splits the fan-out's latency into 202 -> handled (command
+		// consumed, the handler's transaction begun: the event's postedAt),
+		// handled -> Kafka (stored in PostgreSQL, outbox, forwarder,
+		// produce) and Kafka -> first stream (live consumer, hub, stream,
+		// socket).
+		s.tap, err = benchkit.StartKafkaTap(benchkit.TapSpec{Broker: srv.Kafka, ClientID: "surge-bench-chat-tap",
+			Topic: flows.ChatEvents, IDKey: messageIDAt, StampKey: postedAtKey}, epoch)
 		benchkit.Must(b, err, name+": Kafka tap")
-		defer s.tap.close()
+		defer s.tap.Close()
 	}
 
 	time.Sleep(time.Second)
-	s.rss0, _ = rssOf(srv.PID())
-	s.idle0, _ = srv.stats()
-	s.client0, _ = rssOf(0)
+	s.rss0, _ = benchkit.RSS(srv.PID())
+	s.idle0, _ = srv.Stats()
+	s.client0, _ = benchkit.RSS(0)
 
 	measured := int(k.dur.Seconds() * float64(k.rate))
 	total := s.warm + measured
@@ -201,23 +201,13 @@ func runFanSide(b *testing.B, name, short string, startServer func(testing.TB) *
 	}
 	// Each stream follows the room before its first line: the server's
 	// count is a cross-check.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st, err := srv.stats()
-		if err == nil && int(st.Subscribers) >= k.clients {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: %v subscribers after 60s, want %d (err %v)", name, st.Subscribers, k.clients, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	srv.WaitSubscribers(b, name, k.clients)
 	time.Sleep(k.idle)
-	s.rss1, _ = rssOf(srv.PID())
-	s.idle1, _ = srv.stats()
-	s.client1, _ = rssOf(0)
+	s.rss1, _ = benchkit.RSS(srv.PID())
+	s.idle1, _ = srv.Stats()
+	s.client1, _ = benchkit.RSS(0)
 
-	s.msgs = make([]posted, total)
+	s.msgs = make([]benchkit.Sent, total)
 	var sendFailed atomic.Int64
 	var errOnce sync.Once
 	send := func(i int) {
@@ -228,11 +218,11 @@ func runFanSide(b *testing.B, name, short string, startServer func(testing.TB) *
 			errOnce.Do(func() { s.firstSendErr = err.Error() })
 			return
 		}
-		s.msgs[i] = posted{id: id, req: req, at: time.Since(epoch), ok: true, measured: i >= s.warm}
+		s.msgs[i] = benchkit.Sent{ID: id, Req: req, At: time.Since(epoch), OK: true, Measured: i >= s.warm}
 	}
 	sentOK := func(upTo int) (n int64) {
 		for _, m := range s.msgs[:upTo] {
-			if m.ok {
+			if m.OK {
 				n++
 			}
 		}
@@ -240,24 +230,21 @@ func runFanSide(b *testing.B, name, short string, startServer func(testing.TB) *
 	}
 
 	// Warm-up: one second at the rate, delivered, before the measurement.
-	pace(k.rate, time.Hour, s.warm, k.senders, 0, send)
+	benchkit.Pace(k.rate, time.Hour, s.warm, k.senders, send)
 	if !f.waitReceived(sentOK(s.warm)*int64(k.clients), k.drain) {
 		b.Logf("%s: the warm-up was not all delivered within %s (%d of %d)", name, k.drain, f.received.Load(), sentOK(s.warm)*int64(k.clients))
 	}
 
-	s.before, _ = srv.stats()
-	cpu0 := sampleCPU(srv.pids()...)
-	stopSched := make(chan struct{})
-	schedDone := make(chan []time.Duration)
-	go schedDelay(stopSched, schedDone, int(k.dur/(5*time.Millisecond))+1000)
+	s.before, _ = srv.Stats()
+	cpu0 := benchkit.SampleCPU(srv.pids()...)
+	stopSched := benchkit.WatchSchedDelay(int(k.dur/(5*time.Millisecond)) + 1000)
 	start := time.Since(epoch)
-	_, s.lag = pace(k.rate, k.dur+time.Second, measured, k.senders, s.warm, send)
-	s.cpu = cpuBetween(cpu0, sampleCPU(srv.pids()...))
-	close(stopSched)
-	s.sched = benchkit.NewDist(<-schedDone)
+	_, s.lag = benchkit.Pace(k.rate, k.dur+time.Second, measured, k.senders, func(i int) { send(s.warm + i) })
+	s.cpu = benchkit.CPUBetween(cpu0, benchkit.SampleCPU(srv.pids()...))
+	s.sched = stopSched()
 	s.drained = f.waitReceived(sentOK(total)*int64(k.clients), k.drain)
 	time.Sleep(500 * time.Millisecond) // duplicates would come now
-	s.after, _ = srv.stats()
+	s.after, _ = srv.Stats()
 	s.sendFailed = int(sendFailed.Load())
 	if err := f.close(); err != nil {
 		b.Fatalf("%s: %v", name, err)
@@ -276,15 +263,15 @@ func waitPushes(b *testing.B, srv *server, client *http.Client, epoch time.Time)
 	f := newFleet(srv.URL, "probe", epoch, 0, 1000, 0)
 	defer f.close() //nolint:errcheck
 	if failed, err := f.connect(1, 1, 30*time.Second); failed > 0 || err != nil {
-		b.Fatalf("%s: probe stream: %v", srv.name, err)
+		b.Fatalf("%s: probe stream: %v", srv.Name, err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for i := 0; f.received.Load() == 0; i++ {
 		if time.Now().After(deadline) {
-			b.Fatalf("%s: no message streamed within 60s of ready:\n%s", srv.name, srv.tail(30))
+			b.Fatalf("%s: no message streamed within 60s of ready:\n%s", srv.Name, srv.Tail(30))
 		}
 		if _, err := postMessage(client, srv.post(), "probe", i); err != nil {
-			b.Logf("%s: probe message: %v", srv.name, err)
+			b.Logf("%s: probe message: %v", srv.Name, err)
 		}
 		f.waitReceived(1, 250*time.Millisecond)
 	}
@@ -308,61 +295,11 @@ func messageText(i int) string {
 
 // postMessage posts message i to room and returns the messageId of its 202.
 func postMessage(client *http.Client, base, room string, i int) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	body := `{"userId":"user-` + strconv.Itoa(i%64) + `","text":"` + messageText(i) + `"}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/rooms/"+room+"/messages", strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		return "", err
-	}
 	var v struct{ MessageID string }
-	if res.StatusCode != http.StatusAccepted || json.Unmarshal(b, &v) != nil || len(v.MessageID) != 36 {
-		return "", fmt.Errorf("status %d: %s", res.StatusCode, bytes.TrimSpace(b))
-	}
-	return v.MessageID, nil
-}
-
-// pace starts send(from+i) for i = 0..n-1 at rate per second from a pool of
-// workers, so a slow call does not delay the next start (open loop), and
-// stops starting after dur. It returns how many it started and how far it
-// fell behind the schedule at most.
-func pace(rate int, dur time.Duration, n, workers, from int, send func(i int)) (started int, lag time.Duration) {
-	interval := time.Second / time.Duration(rate)
-	total := min(n, int(dur/interval))
-	jobs := make(chan int, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				send(i)
-			}
-		}()
-	}
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		jobs <- from + i
-		lag = max(lag, time.Since(due))
-		started++
-	}
-	close(jobs)
-	wg.Wait()
-	return started, lag
+	err := benchkit.PostAccepted(client, base+"/v1/rooms/"+room+"/messages", strings.NewReader(body), &v,
+		func() bool { return len(v.MessageID) == 36 })
+	return v.MessageID, err
 }
 
 // analyze checks every stream against the messages sent: each must have
@@ -379,23 +316,20 @@ func (s *fanSide) analyze(f *fleet, start time.Duration) {
 	used := make([]bool, f.maxPos+1)
 	measured := 0
 	for j, m := range s.msgs {
-		if !m.ok {
+		if !m.OK {
 			continue
 		}
-		if m.measured {
+		if m.Measured {
 			measured++
 		}
-		if p, ok := posOf[idHash(m.id)]; ok {
+		if p, ok := posOf[idHash(m.ID)]; ok {
 			placed[j], used[p] = p, true
 		} else {
 			s.unplaced++
 		}
 	}
 	s.expected = measured * len(f.clients)
-	lat := make([]time.Duration, 0, s.expected)
-	firstAt := make([]time.Duration, len(s.msgs)) // +1 ns: 0 = none
-	lastAt := make([]time.Duration, len(s.msgs))
-	var last time.Duration
+	rc := benchkit.NewReceipts(s.msgs, s.expected)
 	for _, c := range f.clients {
 		if c.err != "" {
 			s.clientErrs++
@@ -413,7 +347,7 @@ func (s *fanSide) analyze(f *fleet, start time.Duration) {
 			s.refused++
 		}
 		for j, m := range s.msgs {
-			if !m.ok {
+			if !m.OK {
 				continue
 			}
 			p := placed[j]
@@ -421,23 +355,7 @@ func (s *fanSide) analyze(f *fleet, start time.Duration) {
 				s.missed++
 				continue
 			}
-			at := time.Duration(c.at[p] - 1)
-			if firstAt[j] == 0 || at+1 < firstAt[j] {
-				firstAt[j] = at + 1
-			}
-			lastAt[j] = max(lastAt[j], at+1)
-			if m.measured {
-				d := at - m.at
-				if d < 0 {
-					s.early++
-					d = 0
-				}
-				lat = append(lat, d)
-				last = max(last, at)
-				if d > time.Second {
-					s.late++
-				}
-			}
+			rc.Add(j, time.Duration(c.at[p]-1))
 		}
 		for p := 1; p <= f.maxPos; p++ {
 			if c.at[p] != 0 && !used[p] {
@@ -445,45 +363,14 @@ func (s *fanSide) analyze(f *fleet, start time.Duration) {
 			}
 		}
 	}
-	var post, first, spread, toKafka, fromKafka, toHandled, toOutbox []time.Duration
-	for j, m := range s.msgs {
-		if !m.ok || !m.measured {
-			continue
-		}
-		post = append(post, m.at-m.req)
-		if firstAt[j] > 0 {
-			first = append(first, max(0, firstAt[j]-1-m.at))
-			spread = append(spread, lastAt[j]-firstAt[j])
-		}
-		if s.tap != nil {
-			k, handled, ok := s.tap.arrival(m.id)
-			if !ok {
-				s.tapMissing++
-				continue
-			}
-			toKafka = append(toKafka, k-m.at)
-			if handled >= 0 {
-				toHandled, toOutbox = append(toHandled, handled-m.at), append(toOutbox, k-handled)
-			}
-			if firstAt[j] > 0 {
-				fromKafka = append(fromKafka, firstAt[j]-1-k)
-			}
-		}
-	}
-	s.post, s.first, s.spread = benchkit.NewDist(post), benchkit.NewDist(first), benchkit.NewDist(spread)
-	s.toKafka, s.fromKafka, s.fromKafkaN = benchkit.NewDist(toKafka), benchkit.NewDist(fromKafka), len(fromKafka)
-	s.toHandled, s.toOutbox = benchkit.NewDist(toHandled), benchkit.NewDist(toOutbox)
-	s.deliveries = len(lat)
-	s.window = last - start
-	s.lat = benchkit.NewDist(lat)
+	s.split = rc.Split(s.tap)
+	s.early, s.late = rc.Early, rc.Late
+	s.deliveries = rc.Count()
+	s.window = rc.Last - start
+	s.lat = rc.Latencies()
 }
 
-func (s *fanSide) perSecond() float64 {
-	if s.window <= 0 {
-		return 0
-	}
-	return float64(s.deliveries) / s.window.Seconds()
-}
+func (s *fanSide) perSecond() float64 { return benchkit.PerSecond(s.deliveries, s.window) }
 
 func reportFanOut(b *testing.B, k fanKnobs, limit int, sides []*fanSide) {
 	t := &benchkit.Table{
@@ -495,8 +382,7 @@ func reportFanOut(b *testing.B, k fanKnobs, limit int, sides []*fanSide) {
 		Title: "Chat SSE fan-out: memory per idle stream (before the streams -> all open and idle " + k.idle.String() + ")",
 		Head:  []string{"server", "streams", "open took", "RSS before", "RSS after", "RSS/stream", "Go heap/stream", "stacks/stream", "goroutines/stream", "client RSS/stream"},
 	}
-	kib := func(v float64) string { return strconv.FormatFloat(v/1024, 'f', 1, 64) + " KiB" }
-	mib := func(v int64) string { return strconv.FormatFloat(float64(v)/(1<<20), 'f', 1, 64) + " MiB" }
+	kib, mib := benchkit.KiB, benchkit.MiB
 	b.ReportMetric(0, "ns/op")
 	var base *fanSide
 	var surges []*fanSide
@@ -506,21 +392,17 @@ func reportFanOut(b *testing.B, k fanKnobs, limit int, sides []*fanSide) {
 		} else {
 			surges = append(surges, s)
 		}
-		measured := 0
-		for _, msg := range s.msgs {
-			if msg.ok && msg.measured {
-				measured++
-			}
-		}
-		t.Row(s.name, measured, s.deliveries, s.perSecond(), s.lat.Pct(50), s.lat.Pct(90), s.lat.Pct(99), s.lat.Max(), s.missed, s.dups, s.order, s.cpu.short("server"))
-		t.Row("  the POST itself (sent -> 202 read)", measured, "", "", s.post.Pct(50), s.post.Pct(90), s.post.Pct(99), s.post.Max(), "", "", "", "")
-		t.Row("  per message: 202 -> its first stream", measured, "", "", s.first.Pct(50), s.first.Pct(90), s.first.Pct(99), s.first.Max(), "", "", "", "")
-		t.Row("  per message: first -> last stream", measured, "", "", s.spread.Pct(50), s.spread.Pct(90), s.spread.Pct(99), s.spread.Max(), "", "", "", "")
+		measured := benchkit.MeasuredCount(s.msgs)
+		t.Row(s.name, measured, s.deliveries, s.perSecond(), s.lat.Pct(50), s.lat.Pct(90), s.lat.Pct(99), s.lat.Max(), s.missed, s.dups, s.order, s.cpu.Short("server", "bench"))
+		sp := s.split
+		benchkit.SplitRow(t, "  the POST itself (sent -> 202 read)", measured, sp.Post)
+		benchkit.SplitRow(t, "  per message: 202 -> its first stream", measured, sp.First)
+		benchkit.SplitRow(t, "  per message: first -> last stream", measured, sp.Spread)
 		if s.tap != nil {
-			t.Row("  per message: 202 -> Kafka (tap; < 0: Kafka first)", measured-s.tapMissing, "", "", s.toKafka.Pct(50), s.toKafka.Pct(90), s.toKafka.Pct(99), s.toKafka.Max(), "", "", "", "")
-			t.Row("    of which 202 -> handled (postedAt, ms)", measured-s.tapMissing, "", "", s.toHandled.Pct(50), s.toHandled.Pct(90), s.toHandled.Pct(99), s.toHandled.Max(), "", "", "", "")
-			t.Row("    of which handled -> Kafka (store, outbox, forwarder)", measured-s.tapMissing, "", "", s.toOutbox.Pct(50), s.toOutbox.Pct(90), s.toOutbox.Pct(99), s.toOutbox.Max(), "", "", "", "")
-			t.Row("  per message: Kafka (tap) -> first stream", s.fromKafkaN, "", "", s.fromKafka.Pct(50), s.fromKafka.Pct(90), s.fromKafka.Pct(99), s.fromKafka.Max(), "", "", "", "")
+			benchkit.SplitRow(t, "  per message: 202 -> Kafka (tap; < 0: Kafka first)", measured-sp.TapMissing, sp.ToKafka)
+			benchkit.SplitRow(t, "    of which 202 -> handled (postedAt, ms)", measured-sp.TapMissing, sp.ToStamp)
+			benchkit.SplitRow(t, "    of which handled -> Kafka (store, outbox, forwarder)", measured-sp.TapMissing, sp.FromStamp)
+			benchkit.SplitRow(t, "  per message: Kafka (tap) -> first stream", sp.FromKafka.Len(), sp.FromKafka)
 		}
 		n := float64(max(1, s.connected))
 		m.Row(s.name, s.connected, s.connectTook.Round(time.Millisecond), mib(s.rss0), mib(s.rss1), kib(float64(s.rss1-s.rss0)/n),
@@ -530,11 +412,11 @@ func reportFanOut(b *testing.B, k fanKnobs, limit int, sides []*fanSide) {
 			s.short, s.expected, s.deliveries, 100*float64(s.deliveries)/float64(max(1, s.expected)), k.drain, s.drained, s.late, 100*float64(s.late)/float64(max(1, s.deliveries)))
 		var firstReq, lastAt time.Duration = -1, 0
 		for _, msg := range s.msgs {
-			if msg.ok && msg.measured {
-				if firstReq < 0 || msg.req < firstReq {
-					firstReq = msg.req
+			if msg.OK && msg.Measured {
+				if firstReq < 0 || msg.Req < firstReq {
+					firstReq = msg.Req
 				}
-				lastAt = max(lastAt, msg.at)
+				lastAt = max(lastAt, msg.At)
 			}
 		}
 		if firstReq >= 0 && lastAt > firstReq {
@@ -556,19 +438,15 @@ func reportFanOut(b *testing.B, k fanKnobs, limit int, sides []*fanSide) {
 			t.Note("%s: %d events at positions out of range, %d at positions of no message sent, %d with another messageId than other streams saw at the position; %d messages no stream received; %d streams ended with an error, first: %s",
 				s.short, s.unknown, s.foreign, s.wrong, s.unplaced, s.clientErrs, s.firstClientErr)
 		}
-		if s.cpu.noisy() {
-			who := s.cpu.busiest
-			if who == "" {
-				who = "no process visible in /proc: short-lived ones, or load from outside this PID namespace"
-			}
-			t.Note("WARNING: other processes (or the hypervisor) took %.2f cores during %q (%s): its figures are disturbed", s.cpu.other+s.cpu.steal, s.short, who)
+		if s.cpu.Noisy() {
+			t.Note("%s", s.cpu.Warning(s.short))
 		}
 		t.Note("%s: the server's RLIMIT_NOFILE %d (this process's %d)", s.short, s.noFile, limit)
 		p := s.short
 		b.ReportMetric(benchkit.Ms(s.lat.Pct(50)), p+"-p50-ms")
 		b.ReportMetric(benchkit.Ms(s.lat.Pct(99)), p+"-p99-ms")
 		b.ReportMetric(float64(s.missed), p+"-missed")
-		b.ReportMetric(s.cpu.server, p+"-server-cores")
+		b.ReportMetric(s.cpu.Server, p+"-server-cores")
 	}
 	t.Note("latency: from the 202 read by the sender to the event read by each stream, measured messages only; missed/dup/out of order also cover the warm-up")
 	t.Note("CPU column: cores busy while sending, of %d: server = the Surge or baseline process, bench = this process (streams, senders), pg = PostgreSQL, irq = softirqs (loopback)", runtime.NumCPU())

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/surge-platform/surge/bench/benchkit"
 )
 
 // The stream clients: lean HTTP/1.1 clients of GET /v1/rooms/{id}/stream,
@@ -76,40 +78,7 @@ func newFleet(base, room string, epoch time.Time, startAfter int64, maxPos, maxR
 // connect opens n streams, parallel at a time, and stops at timeout. It
 // returns how many failed and the first error.
 func (f *fleet) connect(n, parallel int, timeout time.Duration) (failed int, firstErr error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var mu sync.Mutex
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				err := f.open(ctx)
-				if err != nil {
-					mu.Lock()
-					failed++
-					if firstErr == nil {
-						firstErr = fmt.Errorf("stream %d: %w", i, err)
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if ctx.Err() != nil && f.size()+failed < n && firstErr == nil {
-		firstErr = fmt.Errorf("connecting stopped at the %s cap", timeout)
-	}
-	return failed, firstErr
+	return benchkit.Connect(n, parallel, timeout, "stream", func(ctx context.Context, _ int) error { return f.open(ctx) })
 }
 
 func (f *fleet) size() int {
@@ -336,14 +305,7 @@ func (c *streamClient) record(pos int64, kind string, hash uint64, data []byte) 
 
 // waitReceived waits until want first receipts arrived in all, or timeout.
 func (f *fleet) waitReceived(want int64, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for f.received.Load() < want {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
+	return benchkit.WaitCount(&f.received, want, timeout)
 }
 
 // close closes every stream and waits (up to 30s) for the readers.
@@ -359,14 +321,7 @@ func (f *fleet) close() error {
 		c.conn.Close()
 		c.mu.Unlock()
 	}
-	done := make(chan struct{})
-	go func() { f.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(30 * time.Second):
-		return errors.New("stream readers still running 30s after their connections were closed")
-	}
+	return benchkit.WaitReaders(&f.wg, "stream")
 }
 
 // refusal is an answer to a stream request other than 200

@@ -92,7 +92,7 @@ type stormSide struct {
 	stormStart      time.Duration
 	stormEnd        time.Duration
 	timedOut        bool
-	cpu             cpuUsage
+	cpu             benchkit.CPUUsage
 	hotEvent        time.Duration // the observer stream's hot event (since the epoch; 0: none)
 	hotEventRate    float64
 	room            roomView // GET /v1/rooms/{the storm's room} after the storm
@@ -250,54 +250,16 @@ func startInProcess(b *testing.B, kv ...string) *inProcess {
 	// Errors only, and none once stopping: closing the forwarders cancels
 	// their queries in flight, which watermill-sql logs as errors that mean
 	// nothing here.
-	quiet := new(atomic.Bool)
-	logger := slog.New(quietHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}), quiet})
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.AllRoles, logger)
-	if err != nil {
-		cancel()
-		b.Fatalf("start surge: %v", err)
-	}
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- a.Run(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		b.Fatalf("surge stopped before it was ready: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		b.Fatal("surge not ready after 60s")
-	}
+	logger, quiet := benchkit.QuietLogger(slog.LevelError)
+	a, stopApp := benchkit.StartApp(b, cfg, app.AllRoles, logger)
 	stop := sync.OnceFunc(func() {
 		quiet.Store(true)
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
+		if !stopApp(30 * time.Second) {
 			b.Logf("surge did not stop within 30s")
 		}
 	})
 	b.Cleanup(stop)
 	return &inProcess{URL: "http://" + a.Addr(), stop: stop}
-}
-
-// quietHandler drops every record once quiet is set.
-type quietHandler struct {
-	slog.Handler
-	quiet *atomic.Bool
-}
-
-func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return !h.quiet.Load() && h.Handler.Enabled(ctx, l)
-}
-
-func (h quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return quietHandler{h.Handler.WithAttrs(a), h.quiet}
-}
-
-func (h quietHandler) WithGroup(n string) slog.Handler {
-	return quietHandler{h.Handler.WithGroup(n), h.quiet}
 }
 
 // rooms are the rooms the storms fetch, and the room next door.
@@ -461,7 +423,7 @@ func runStorm(s *stormSide, base string, k stormKnobs, nclient *http.Client) {
 	defer cancel()
 	during := startNeighbours(nclient, base, k, s.epoch, s.short)
 	time.Sleep(2 * k.every) // the room next door is being fetched when the storm starts
-	cpu0 := sampleCPU()
+	cpu0 := benchkit.SampleCPU()
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	var began time.Time
@@ -488,7 +450,7 @@ func runStorm(s *stormSide, base string, k stormKnobs, nclient *http.Client) {
 	close(release)
 	wg.Wait()
 	s.timedOut = ctx.Err() != nil
-	s.cpu = cpuBetween(cpu0, sampleCPU())
+	s.cpu = benchkit.CPUBetween(cpu0, benchkit.SampleCPU())
 	time.Sleep(2 * k.every) // and still after it ends
 	s.around = during.end()
 	for _, mine := range perClient {
@@ -789,7 +751,7 @@ func reportStorm(b *testing.B, k stormKnobs, sides []*stormSide) {
 			h.Row(s.name, s.ok.Pct(50), s.ok.Pct(99), s.thr.Pct(50), s.thr.Pct(99), since(s, s.hotEvent), hotSince, since(s, s.firstHot), since(s, s.first429),
 				fmt.Sprintf("%d (%.0f%%)", s.afterHot, 100*float64(s.afterHot)/float64(max(1, n))), s.room.Hot, s.room.FetchesPerSecond, s.hotListed)
 		}
-		t.Note("%s: CPU during the storm %s; next door: %d fetches during the storm (%d in all around it: %v), %d before it", s.short, s.cpu.short(""),
+		t.Note("%s: CPU during the storm %s; next door: %d fetches during the storm (%d in all around it: %v), %d before it", s.short, s.cpu.Short("", "bench"),
 			len(s.during), len(s.around), tally(s.ncounts), len(s.quiet))
 		if len(s.retryAfter) > 0 {
 			t.Note("%s: Retry-After values of the 429s: %v", s.short, s.retryAfter)
@@ -800,8 +762,8 @@ func reportStorm(b *testing.B, k stormKnobs, sides []*stormSide) {
 		for kind, ex := range s.examples {
 			t.Note("%s: e.g. %s: %s", s.short, fetchKindNames[kind], ex)
 		}
-		if s.cpu.noisy() {
-			t.Note("WARNING: other processes took %.2f cores during %q (%s): its figures are disturbed", s.cpu.other+s.cpu.steal, s.short, s.cpu.busiest)
+		if s.cpu.Noisy() {
+			t.Note("WARNING: other processes took %.2f cores during %q (%s): its figures are disturbed", s.cpu.Other+s.cpu.Steal, s.short, s.cpu.Busiest)
 		}
 		p := s.short
 		b.ReportMetric(benchkit.Ms(s.lat.Pct(50)), p+"-p50-ms")
