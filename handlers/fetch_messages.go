@@ -56,6 +56,9 @@ type FetchMessagesHandler struct {
 	Burst int
 	// Bulkhead bounds one room's fetches running at once (nil: no bound).
 	Bulkhead *RoomBulkhead
+	// Shortcut refuses, without Redis, the fetches of a hot room the shared
+	// limiter is sure to refuse (nil: every fetch asks Redis).
+	Shortcut *HotRoomShortcut
 }
 
 func (h FetchMessagesHandler) Handle(ctx context.Context, q FetchMessages) (MessagePage, error) {
@@ -63,6 +66,11 @@ func (h FetchMessagesHandler) Handle(ctx context.Context, q FetchMessages) (Mess
 		return MessagePage{}, chat.ErrRoomNotFound
 	}
 	limit := min(max(q.Limit, 1), MaxFetch)
+	// Before the bulkhead: a refused fetch of a storm does not wait for a
+	// slot it would not use.
+	if wait, refused := h.Shortcut.Refuse(q.RoomID, q.Client, time.Now()); refused {
+		return MessagePage{Hot: true, Throttled: true, RetryAfter: wait}, nil
+	}
 	release, err := h.Bulkhead.Enter(ctx, q.RoomID)
 	if err != nil {
 		return MessagePage{}, err
@@ -72,11 +80,16 @@ func (h FetchMessagesHandler) Handle(ctx context.Context, q FetchMessages) (Mess
 	if err != nil {
 		return MessagePage{}, err
 	}
+	if !page.Hot {
+		h.Shortcut.Observe(q.RoomID, q.Client, false, true, 0, time.Now())
+	}
 	if page.Hot && h.Rate > 0 {
+		asked := time.Now() // not after: what the shortcut learns must not run ahead of the limiter
 		allowed, retryAfter, err := h.Timeline.Throttle(ctx, q.RoomID, q.Client, h.Rate, h.Burst)
 		if err != nil {
 			return MessagePage{}, err
 		}
+		h.Shortcut.Observe(q.RoomID, q.Client, true, allowed, retryAfter, asked)
 		if !allowed {
 			return MessagePage{Hot: true, Throttled: true, RetryAfter: retryAfter}, nil
 		}

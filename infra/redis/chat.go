@@ -127,6 +127,19 @@ func parsePage(vals []any) (projections.RoomPage, error) {
 	return p, nil
 }
 
+// CountFetches adds n fetches of a room, answered without Redis (refused in
+// the process: handlers.HotRoomShortcut), to its count of the second at.
+func (c *Chat) CountFetches(ctx context.Context, roomID string, n int64, at time.Time) error {
+	bucket := c.bucket(roomID, at.Unix())
+	_, err := c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.IncrBy(ctx, bucket, n)
+		p.Expire(ctx, bucket, time.Minute)
+		p.ZAdd(ctx, c.prefix+"rooms:active", goredis.Z{Score: float64(at.UnixMilli()), Member: roomID})
+		return nil
+	})
+	return err
+}
+
 // Throttle says whether a client may fetch a hot room now (a GCRA limiter
 // shared by every instance), and if not, when it may again.
 func (c *Chat) Throttle(ctx context.Context, roomID, client string, perSecond float64, burst int) (allowed bool, retryAfter time.Duration, err error) {

@@ -106,11 +106,15 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 		},
 	}
 	if p.Roles.API {
+		shortcut := handlers.NewHotRoomShortcut(redisChat, m.FetchRate, m.Burst, p.Logger)
+		if shortcut != nil {
+			parts.Jobs = append(parts.Jobs, flow.Job{Name: "hot-room shortcut counts", Role: flow.RoleAPI, Run: shortcut.Run})
+		}
 		parts.Routes = api.Rooms{
 			Create: handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
 			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Known: known, Commands: p.Commands},
 			Fetch: handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst,
-				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency)},
+				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency), Shortcut: shortcut},
 			Queries:      handlers.ChatQueries{ReadModel: redisChat, Rooms: repo, Window: m.Window},
 			MaxBodyBytes: p.Config.MaxBodyBytes,
 		}.Mount
