@@ -246,7 +246,8 @@ func TestConsoleDrivesEveryFlowInABrowser(t *testing.T) {
 	away := mustRaise(t, other.URL, "A", "104-0101", "water leak, 4F (while you were away)")
 	var posted struct{ MessageID string }
 	json.Unmarshal(consolePost(t, other.URL, "/v1/rooms/lobby/messages", map[string]string{"userId": "bob", "text": "posted while you were away"}, http.StatusAccepted), &posted) //nolint:errcheck
-	consoleServeAt(t, stack, "surge-1-again", addr) // where the page reconnects; stopped when the test ends
+	// Where the page reconnects; stopped when the test ends.
+	consoleServeAt(t, stack, "surge-1-again", addr)
 	back := time.Now()
 	desk.waitJS(t, 20*time.Second, "the missed alert", `window.__seen[`+consoleJS(away.ID+":raised")+`]`)
 	desk.waitJS(t, 20*time.Second, "the missed message", `window.__chat[`+consoleJS(posted.MessageID)+`]`)

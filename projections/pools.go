@@ -18,8 +18,8 @@ type TemplateView struct {
 // PoolView is a template's pool: ready copies of target, and since when the
 // oldest waits.
 type PoolView struct {
-	Ready         int    `json:"ready"`
-	Target        int    `json:"target"`
+	Ready         int     `json:"ready"`
+	Target        int     `json:"target"`
 	OldestReadyAt *string `json:"oldestReadyAt"` // null when none is ready
 }
 
