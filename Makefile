@@ -61,8 +61,9 @@ chaos: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./bench/...
 
-## lint: go vet, staticcheck, and the architecture check (.golangci.yml: which package may import which)
+## lint: gofmt, go vet, staticcheck, and the architecture check (.golangci.yml: which package may import which)
 lint:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
 	else $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; fi

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/surge-platform/surge/infra/auth"
+	"github.com/surge-platform/surge/infra/redis"
 	"github.com/surge-platform/surge/internal/stomp"
 	"github.com/surge-platform/surge/internal/testenv"
 )
@@ -518,4 +519,64 @@ func TestNoticesLostOnTheirWayStillArrive(t *testing.T) {
 		t.Fatalf("event %+v", e)
 	}
 	t.Logf("delivered %s after the raise, with no event through Kafka", time.Since(t0).Round(time.Millisecond))
+}
+
+// A claim with no command behind it (the API died between the Redis
+// claim and the send, or Kafka lost the command) is settled: the settler
+// sends the command again and the stream decides it once. Meanwhile every
+// other acceptor is told who holds the claim, and nobody is left waiting
+// for an "accepted" that would never come.
+func TestAClaimNothingDecidedIsSettledFromTheLedger(t *testing.T) {
+	cfg := testenv.Config(t)
+	cfg.Set("SURGE_ALERT_CLAIM_GRACE", "500ms")
+	cfg.Set("SURGE_ALERT_CLAIM_INTERVAL", "100ms")
+	app := startApp(t, cfg, allRoles)
+	ctx := context.Background()
+	claims := redis.NewAlerts(app.Redis(), cfg.RedisPrefix)
+	accepted := raiseAlert(t, app, "A", map[string]any{"house": "101-0101", "text": "smoke on 3F"})
+	cancelled := raiseAlert(t, app, "A", map[string]any{"house": "102-0101", "text": "false alarm, sorry"})
+	waitQuiet(t, app)
+
+	// The claims an API took just before it died: no command was sent.
+	won, _, err := claims.ClaimAccept(ctx, accepted, "202-0101")
+	testenv.Must(t, err, "claim")
+	first, err := claims.ClaimCancel(ctx, cancelled, "102-0101")
+	testenv.Must(t, err, "cancel claim")
+	if !won || !first {
+		t.Fatalf("claims: accept %v, cancel %v", won, first)
+	}
+	// The fast path already answers for them.
+	app.do(t, "POST", "/v1/alerts/"+accepted+"/acceptances", map[string]string{"house": "303-0101"}).requireError(t, http.StatusConflict, "already_accepted")
+	app.do(t, "POST", "/v1/alerts/"+cancelled+"/acceptances", map[string]string{"house": "303-0101"}).requireError(t, http.StatusConflict, "alert_cancelled")
+
+	testenv.Eventually(t, 15*time.Second, "both claims decided by their streams", func() bool {
+		var a, c alertView
+		app.do(t, "GET", "/v1/alerts/"+accepted, nil).JSON(t, &a)
+		app.do(t, "GET", "/v1/alerts/"+cancelled, nil).JSON(t, &c)
+		return a.Status == "accepted" && a.AcceptedBy == "202-0101" && c.Status == "cancelled"
+	})
+	waitQuiet(t, app)
+	time.Sleep(time.Second) // several more passes: nothing more is sent
+	counts := map[string]int{}
+	rows, err := app.DB().Query(`SELECT event_type, count(*) FROM events WHERE stream_id IN ($1, $2) GROUP BY event_type`, "alert/"+accepted, "alert/"+cancelled)
+	testenv.Must(t, err, "count")
+	for rows.Next() {
+		var typ string
+		var n int
+		testenv.Must(t, rows.Scan(&typ, &n), "scan")
+		counts[typ] = n
+	}
+	testenv.Must(t, rows.Err(), "rows")
+	want := map[string]int{"alert.raised.v1": 2, "alert.accepted.v1": 1, "alert.cancelled.v1": 1}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("events of the two alerts %v, want %v", counts, want)
+	}
+	if n := metric(t, app, "surge_alert_claims_resent_total"); n != 2 {
+		t.Fatalf("surge_alert_claims_resent_total = %d, want 2 (one command per claim)", n)
+	}
+	left, err := claims.StaleClaims(ctx, time.Now().Add(time.Hour), 10)
+	testenv.Must(t, err, "ledger")
+	if len(left) != 0 {
+		t.Fatalf("the claims ledger still holds %v", left)
+	}
 }

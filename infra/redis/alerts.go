@@ -22,6 +22,12 @@ import (
 // The claim fields answer acceptors and the raiser at once, atomically
 // across API instances; the alert's stream decides (the projection writes
 // what it recorded). A hash Redis lost is restored from the stream.
+//
+//	<prefix>alerts:claims  zset  alert id -> when its claim was taken (ms),
+//	                             until the stream decided or the claim was
+//	                             given back: what handlers.SettleAlertClaims
+//	                             re-sends when its command never decided
+//	                             (the API died before sending it, Kafka lost it)
 type Alerts struct {
 	rdb    goredis.UniversalClient
 	prefix string
@@ -34,6 +40,12 @@ func NewAlerts(rdb goredis.UniversalClient, prefix string) *Alerts {
 
 func (a *Alerts) key(alertID string) string { return a.prefix + "alert:{" + alertID + "}" }
 
+// keys are an alert's hash and the claims ledger. One Redis server is
+// assumed (as for the leases): the ledger is not in the alert's slot.
+func (a *Alerts) keys(alertID string) []string {
+	return []string{a.key(alertID), a.prefix + "alerts:claims"}
+}
+
 // raised writes the raise's fields that are not set (HSETNX): a raise
 // applied after its outcome changes nothing.
 var alertRaisedScript = goredis.NewScript(`
@@ -42,6 +54,7 @@ return 1`)
 
 // outcome records what the stream decided; it is final.
 var alertOutcomeScript = goredis.NewScript(`
+redis.call('ZREM', KEYS[2], ARGV[4])
 if ARGV[1] == 'accepted' then
   redis.call('HSET', KEYS[1], 'status', 'accepted', 'acceptedBy', ARGV[2], 'acceptedAt', ARGV[3], 'claim', ARGV[2])
 else
@@ -61,6 +74,7 @@ if f[2] == 'cancelled' or f[4] then return {-3, ''} end
 if f[5] then return {-4, f[5]} end
 if f[3] then return {-4, f[3]} end
 redis.call('HSET', KEYS[1], 'claim', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return {1, ARGV[1]}`)
 
 // claimCancel: {code, winner}. 1 cancelled now; 0 cancelled already; -1
@@ -73,6 +87,7 @@ if f[5] then return {-4, f[5]} end
 if f[3] then return {-4, f[3]} end
 if f[2] == 'cancelled' or f[4] then return {0, ''} end
 redis.call('HSET', KEYS[1], 'cancelClaim', '1')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return {1, ''}`)
 
 // restore writes an alert rebuilt from its stream, unless the hash came
@@ -99,12 +114,12 @@ func (a *Alerts) SaveRaised(ctx context.Context, e alert.AlertRaised) error {
 
 // SaveAccepted implements projections.AlertStore.
 func (a *Alerts) SaveAccepted(ctx context.Context, e alert.AlertAccepted) error {
-	return alertOutcomeScript.Run(ctx, a.rdb, []string{a.key(e.AlertID)}, "accepted", e.AcceptedBy, projections.FormatTime(e.AcceptedAt)).Err()
+	return alertOutcomeScript.Run(ctx, a.rdb, a.keys(e.AlertID), "accepted", e.AcceptedBy, projections.FormatTime(e.AcceptedAt), e.AlertID).Err()
 }
 
 // SaveCancelled implements projections.AlertStore.
 func (a *Alerts) SaveCancelled(ctx context.Context, e alert.AlertCancelled) error {
-	return alertOutcomeScript.Run(ctx, a.rdb, []string{a.key(e.AlertID)}, "cancelled", "", projections.FormatTime(e.CancelledAt)).Err()
+	return alertOutcomeScript.Run(ctx, a.rdb, a.keys(e.AlertID), "cancelled", "", projections.FormatTime(e.CancelledAt), e.AlertID).Err()
 }
 
 // Restore writes an alert rebuilt from its stream, if Redis holds nothing
@@ -158,7 +173,7 @@ func (a *Alerts) ClaimCancel(ctx context.Context, alertID, house string) (first 
 }
 
 func (a *Alerts) claim(ctx context.Context, s *goredis.Script, alertID, house string) (int64, string, error) {
-	res, err := s.Run(ctx, a.rdb, []string{a.key(alertID)}, house).Slice()
+	res, err := s.Run(ctx, a.rdb, a.keys(alertID), house, time.Now().UnixMilli(), alertID).Slice()
 	if err != nil {
 		return 0, "", err
 	}
@@ -172,22 +187,62 @@ func (a *Alerts) claim(ctx context.Context, s *goredis.Script, alertID, house st
 var releaseAcceptScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'claim') == ARGV[1] and redis.call('HGET', KEYS[1], 'status') ~= 'accepted' then
   redis.call('HDEL', KEYS[1], 'claim')
+  redis.call('ZREM', KEYS[2], ARGV[2])
   return 1
 end
 return 0`)
 
 var releaseCancelScript = goredis.NewScript(`
-if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' then redis.call('HDEL', KEYS[1], 'cancelClaim') return 1 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' then
+  redis.call('HDEL', KEYS[1], 'cancelClaim')
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
 return 0`)
 
 // ReleaseAccept gives back house's claim (its command was not stored).
 func (a *Alerts) ReleaseAccept(ctx context.Context, alertID, house string) error {
-	return releaseAcceptScript.Run(ctx, a.rdb, []string{a.key(alertID)}, house).Err()
+	return releaseAcceptScript.Run(ctx, a.rdb, a.keys(alertID), house, alertID).Err()
 }
 
 // ReleaseCancel gives back a cancellation claim (its command was not stored).
 func (a *Alerts) ReleaseCancel(ctx context.Context, alertID string) error {
-	return releaseCancelScript.Run(ctx, a.rdb, []string{a.key(alertID)}).Err()
+	return releaseCancelScript.Run(ctx, a.rdb, a.keys(alertID), alertID).Err()
+}
+
+// StaleClaims are up to limit alerts whose claim was taken (or last
+// re-sent) before before and that the stream has not decided yet as Redis
+// knows it.
+func (a *Alerts) StaleClaims(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	return a.rdb.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: a.prefix + "alerts:claims", ByScore: true,
+		Start: "-inf", Stop: "(" + strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit)}).Result()
+}
+
+// Claim is who holds an alert's claim: the acceptor's house, or
+// cancelling (the raiser's).
+func (a *Alerts) Claim(ctx context.Context, alertID string) (acceptor string, cancelling bool, err error) {
+	f, err := a.rdb.HMGet(ctx, a.key(alertID), "claim", "cancelClaim", "status").Result()
+	if err != nil {
+		return "", false, err
+	}
+	status, _ := f[2].(string)
+	if status == string(alert.Accepted) || status == string(alert.Cancelled) {
+		return "", false, nil
+	}
+	acceptor, _ = f[0].(string)
+	_, cancelling = f[1].(string)
+	return acceptor, cancelling && acceptor == "", nil
+}
+
+// ClaimResent restarts a claim's wait at at.
+func (a *Alerts) ClaimResent(ctx context.Context, alertID string, at time.Time) error {
+	return a.rdb.ZAddXX(ctx, a.prefix+"alerts:claims", goredis.Z{Score: float64(at.UnixMilli()), Member: alertID}).Err()
+}
+
+// ForgetClaim takes an alert off the claims ledger (decided, or nothing
+// to settle).
+func (a *Alerts) ForgetClaim(ctx context.Context, alertID string) error {
+	return a.rdb.ZRem(ctx, a.prefix+"alerts:claims", alertID).Err()
 }
 
 // Complex is the alert's complex (domain.ErrNotInFastPath if Redis holds

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"flag"
 	"fmt"
 	"time"
@@ -36,6 +38,10 @@ type Alerts struct {
 	JWTSecret string        // SURGE_RESIDENT_JWT_SECRET: resident tokens (empty: open)
 	Heartbeat time.Duration // SURGE_STOMP_HEARTBEAT: the push's STOMP heart-beat
 	Buffer    int           // SURGE_PUSH_BUFFER: notices that may wait for one connection
+	// SURGE_ALERT_CLAIM_GRACE: how long a claim (accept, cancel) may wait
+	// for the stream's decision before its command is sent again;
+	// SURGE_ALERT_CLAIM_INTERVAL: how often that is looked at.
+	ClaimGrace, ClaimInterval time.Duration
 }
 
 func (*Alerts) Name() string { return "alerts" }
@@ -59,6 +65,8 @@ func (m *Alerts) Configure(r *config.Reader) {
 	}
 	m.Heartbeat = r.Duration("SURGE_STOMP_HEARTBEAT", 10*time.Second, 0, 10*time.Minute)
 	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
+	m.ClaimGrace = r.Duration("SURGE_ALERT_CLAIM_GRACE", 10*time.Second, 10*time.Millisecond, time.Hour)
+	m.ClaimInterval = r.Duration("SURGE_ALERT_CLAIM_INTERVAL", 2*time.Second, 10*time.Millisecond, time.Hour)
 }
 
 // residents is the token verifier, nil when the flow is open.
@@ -122,6 +130,16 @@ func (m *Alerts) Build(p *flow.Platform) (*flow.Parts, error) {
 		p.Logger.Warn("SURGE_RESIDENT_JWT_SECRET is empty: the alert flow is open; anyone may listen to any complex and act as any house")
 	}
 	if p.Roles.API {
+		resent := prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "surge", Name: "alert_claims_resent_total",
+			Help: "AcceptAlert and CancelAlert commands re-sent for claims nothing decided after SURGE_ALERT_CLAIM_GRACE.",
+		})
+		if err := register(p.Registry, resent); err != nil {
+			return nil, err
+		}
+		settler := handlers.SettleAlertClaims{Ledger: redisAlerts, Alerts: repo, Commands: p.Commands, Exclusive: p.Leases,
+			Grace: m.ClaimGrace, Interval: m.ClaimInterval, Resent: resent.Inc, Logger: p.Logger}
+		parts.Jobs = append(parts.Jobs, flow.Job{Name: "alert claim settler", Role: flow.RoleAPI, Run: settler.Run})
 		parts.Routes = api.Alerts{
 			Raise:        handlers.RaiseAlertHandler{Alerts: repo, FastPath: redisAlerts, Logger: p.Logger},
 			Accept:       handlers.RequestAcceptanceHandler{Claims: redisAlerts, Alerts: repo, Commands: p.Commands},
