@@ -1,10 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -33,7 +35,11 @@ type AlertPush struct {
 	Residents ResidentVerifier // nil: open
 	Heartbeat time.Duration    // the server's heart-beat (both ways); 0: none
 	Buffer    int              // notices that may wait for one connection
-	Logger    *slog.Logger
+	// ConnectTimeout is how long a connection may stay without CONNECT
+	// (0: stompConnectTimeout): a client that upgrades and says nothing
+	// does not hold a connection slot and two goroutines forever.
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // AlertFeedReader reads a complex's feed from the event store: the
@@ -56,6 +62,8 @@ const (
 	stompControlQueue = 16       // frames the reader hands the writer before it refuses more
 	stompWriteTimeout = 10 * time.Second
 	stompMaxSubs      = 32
+	// stompConnectTimeout is the default ConnectTimeout.
+	stompConnectTimeout = 10 * time.Second
 )
 
 var upgrader = websocket.Upgrader{
@@ -140,12 +148,21 @@ func (s *stompSession) read() {
 	connected := false
 	var resident handlers.Resident
 	var expect time.Duration
+	connectBy := time.Now().Add(cmp.Or(s.p.ConnectTimeout, stompConnectTimeout))
 	for {
-		if expect > 0 {
+		switch {
+		case !connected:
+			s.conn.SetReadDeadline(connectBy) //nolint:errcheck
+		case expect > 0:
 			s.conn.SetReadDeadline(time.Now().Add(2*expect + time.Second)) //nolint:errcheck
+		default:
+			s.conn.SetReadDeadline(time.Time{}) //nolint:errcheck
 		}
 		_, data, err := s.conn.ReadMessage()
 		if err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && !connected {
+				s.fail("no CONNECT frame in time", websocket.ClosePolicyViolation)
+			}
 			return // closed, timed out (no heart-beat), or not WebSocket: nothing more to say
 		}
 		frames, _, err := dec.Feed(data)

@@ -303,6 +303,7 @@ func TestResidentResumesWithXAfter(t *testing.T) {
 // closes; the server keeps serving the others.
 func TestBadStompGetsAnErrorFrame(t *testing.T) {
 	cfg := testenv.Config(t)
+	cfg.Set("SURGE_STOMP_CONNECT_TIMEOUT", "1s")
 	app := startApp(t, cfg, allRoles)
 	good, _, err := dialStomp(t, app.URL, "/ws", nil)
 	testenv.Must(t, err, "dial")
@@ -338,12 +339,29 @@ func TestBadStompGetsAnErrorFrame(t *testing.T) {
 			c.waitClosed(t, 5*time.Second)
 		})
 	}
+	// Silent after the upgrade: an ERROR frame once SURGE_STOMP_CONNECT_TIMEOUT
+	// (1s here) passed, then the connection closes; a connected client
+	// without heart-beats is not timed out.
+	silent, _, err := dialStomp(t, app.URL, "/ws", nil)
+	testenv.Must(t, err, "dial")
+	quiet, _, err := dialStomp(t, app.URL, "/ws", nil)
+	testenv.Must(t, err, "dial")
+	quiet.connect(t) // heart-beat 0,0
+	dialled := time.Now()
+	f := silent.waitFrame(t, 5*time.Second, func(f *stomp.Frame) bool { return f.Command == "ERROR" })
+	if took := time.Since(dialled); !strings.Contains(header(f, "message"), "no CONNECT") || took < 900*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("silent client: ERROR %q after %s, want 'no CONNECT' after about 1s", header(f, "message"), took)
+	}
+	silent.waitClosed(t, 5*time.Second)
+	quiet.subscribe(t, "q", "/sub/line/A")
+
 	// Not a WebSocket at all: a JSON 400.
 	res := app.do(t, "GET", "/ws", nil)
 	res.requireError(t, http.StatusBadRequest, "websocket_required")
 	// The good client was served throughout.
 	raiseAlert(t, app, "A", map[string]any{"house": "101-0101"})
 	good.waitMessages(t, 1, 5*time.Second)
+	quiet.waitMessages(t, 1, 5*time.Second)
 }
 
 // Bad HTTP input: the documented 4xx, nothing written.

@@ -42,6 +42,9 @@ type Alerts struct {
 	// for the stream's decision before its command is sent again;
 	// SURGE_ALERT_CLAIM_INTERVAL: how often that is looked at.
 	ClaimGrace, ClaimInterval time.Duration
+	// SURGE_STOMP_CONNECT_TIMEOUT: how long a WebSocket may stay without
+	// its STOMP CONNECT.
+	ConnectTimeout time.Duration
 }
 
 func (*Alerts) Name() string { return "alerts" }
@@ -65,6 +68,7 @@ func (m *Alerts) Configure(r *config.Reader) {
 	}
 	m.Heartbeat = r.Duration("SURGE_STOMP_HEARTBEAT", 10*time.Second, 0, 10*time.Minute)
 	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
+	m.ConnectTimeout = r.Duration("SURGE_STOMP_CONNECT_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute)
 	m.ClaimGrace = r.Duration("SURGE_ALERT_CLAIM_GRACE", 10*time.Second, 10*time.Millisecond, time.Hour)
 	m.ClaimInterval = r.Duration("SURGE_ALERT_CLAIM_INTERVAL", 2*time.Second, 10*time.Millisecond, time.Hour)
 }
@@ -150,7 +154,8 @@ func (m *Alerts) Build(p *flow.Platform) (*flow.Parts, error) {
 		}.Mount
 	}
 	if p.Roles.Push {
-		parts.PushRoutes = api.AlertPush{Hub: p.Hub, Feed: repo, Residents: residents, Heartbeat: m.Heartbeat, Buffer: m.Buffer, Logger: p.Logger}.Mount
+		parts.PushRoutes = api.AlertPush{Hub: p.Hub, Feed: repo, Residents: residents, Heartbeat: m.Heartbeat, Buffer: m.Buffer,
+			ConnectTimeout: m.ConnectTimeout, Logger: p.Logger}.Mount
 	}
 	return parts, nil
 }
