@@ -90,11 +90,13 @@ redis.call('HSET', KEYS[1], 'cancelClaim', '1')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return {1, ''}`)
 
-// restore writes an alert rebuilt from its stream, unless the hash came
-// back meanwhile.
+// restore writes an alert rebuilt from its stream, unless the raise came
+// back meanwhile. A hash without the raise (the projection applied an
+// outcome to a Redis that had lost the alert) gets the missing fields and
+// keeps the ones it has: nothing the stream decided since is overwritten.
 var alertRestoreScript = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+if redis.call('HEXISTS', KEYS[1], 'house') == 1 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i+1]) end
 return 1`)
 
 // raisedFields are an alert's fields as it was raised (lat and lng only

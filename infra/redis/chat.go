@@ -363,5 +363,7 @@ func (c *Chat) SetCoolSince(ctx context.Context, roomID string, since time.Time)
 	if since.IsZero() {
 		return c.rdb.Del(ctx, c.room(roomID)+":cool").Err()
 	}
-	return c.rdb.Set(ctx, c.room(roomID)+":cool", since.UnixMilli(), time.Hour).Err()
+	// It outlives the longest SURGE_HOT_COOLDOWN (24h): a marker gone
+	// before the cooldown ended would start the cooldown over.
+	return c.rdb.Set(ctx, c.room(roomID)+":cool", since.UnixMilli(), 25*time.Hour).Err()
 }

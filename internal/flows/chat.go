@@ -62,7 +62,8 @@ func (*Chat) Topics() []kafka.Topic {
 
 func (m *Chat) Configure(r *config.Reader) {
 	m.Threshold = r.Float("SURGE_HOT_THRESHOLD", 200, 1, 1e9)
-	m.Window = r.Duration("SURGE_HOT_WINDOW", 3*time.Second, time.Second, time.Hour)
+	// At most a minute: the per-second fetch counts live a minute in Redis.
+	m.Window = r.Duration("SURGE_HOT_WINDOW", 3*time.Second, time.Second, time.Minute)
 	m.Cooldown = r.Duration("SURGE_HOT_COOLDOWN", 10*time.Second, time.Second, 24*time.Hour)
 	m.FetchRate = r.Float("SURGE_HOT_FETCH_RATE", 1, 0, 1e6)
 	m.Burst = r.Int("SURGE_HOT_FETCH_BURST", 2, 1, 1_000_000)
