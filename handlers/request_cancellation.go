@@ -37,12 +37,14 @@ func (h RequestCancellationHandler) Handle(ctx context.Context, r RequestCancell
 	if err != nil {
 		return "", err // not the raiser, already accepted, Redis down
 	}
-	if !first {
-		return complexID, nil // cancelled already: a retried request
-	}
+	// A retried request (!first) sends the command too: the first one's
+	// send may still fail, and a 202 means the cancellation is stored. The
+	// stream takes it once.
 	if err := h.Commands.Send(ctx, alert.CancelAlert{AlertID: r.AlertID, ComplexID: complexID, House: house}); err != nil {
-		if relErr := h.Claims.ReleaseCancel(context.WithoutCancel(ctx), r.AlertID); relErr != nil {
-			err = errors.Join(err, relErr)
+		if first {
+			if relErr := h.Claims.ReleaseCancel(context.WithoutCancel(ctx), r.AlertID); relErr != nil {
+				err = errors.Join(err, relErr)
+			}
 		}
 		return "", fmt.Errorf("send CancelAlert: %w", err)
 	}
