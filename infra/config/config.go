@@ -161,6 +161,8 @@ type Config struct {
 	RedisWatchInterval time.Duration // SURGE_REDIS_WATCH_INTERVAL: how often the data-loss marker is checked
 	CatchUpInterval    time.Duration // SURGE_CATCHUP_INTERVAL: how often projections are caught up from the event store
 	PushWatchInterval  time.Duration // SURGE_PUSH_WATCH_INTERVAL: how often a push instance compares its feeds with the store's heads
+	PushCoalesceAt     int           // SURGE_PUSH_COALESCE_AT: subscribers of one key from which its messages are batched (0: never)
+	PushLinger         time.Duration // SURGE_PUSH_LINGER: how long such a batch gathers
 }
 
 // Set changes one setting (tests use it for a flow's section).
@@ -216,6 +218,8 @@ func Read(r *Reader) Config {
 	c.RedisWatchInterval = r.Duration("SURGE_REDIS_WATCH_INTERVAL", time.Second, 10*time.Millisecond, time.Minute)
 	c.CatchUpInterval = r.Duration("SURGE_CATCHUP_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour)
 	c.PushWatchInterval = r.Duration("SURGE_PUSH_WATCH_INTERVAL", 2*time.Second, 10*time.Millisecond, time.Hour)
+	c.PushCoalesceAt = r.Int("SURGE_PUSH_COALESCE_AT", 1000, 0, 10_000_000)
+	c.PushLinger = r.Duration("SURGE_PUSH_LINGER", 50*time.Millisecond, 0, 10*time.Second)
 	switch c.LogFormat {
 	case "json", "text":
 	default:

@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg config.Config, roles Roles, logger *slog.Logge
 	if a.hub, err = push.NewHub(a.registry); err != nil {
 		return nil, err
 	}
+	a.hub.SetCoalescing(cfg.PushCoalesceAt, cfg.PushLinger)
 	a.leases = redis.NewLeases(a.rdb, cfg.RedisPrefix)
 	a.marker = redis.NewDataMarker(a.rdb, cfg.RedisPrefix)
 	p := &flow.Platform{

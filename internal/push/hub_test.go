@@ -135,3 +135,58 @@ func TestConcurrentSubscribersAndPublishers(t *testing.T) {
 		t.Fatalf("%d subscribers left", h.Subscribers())
 	}
 }
+
+// A key with many subscribers gets its messages in batches: each
+// subscriber finds the whole batch queued at once (one wake-up), in order,
+// within the linger; a key with few is untouched; a batch under way keeps
+// the order when the key falls below the mark.
+func TestCoalescingBatchesTheBusyKeysOnly(t *testing.T) {
+	h := newHub(t)
+	const linger = 80 * time.Millisecond
+	h.SetCoalescing(3, linger)
+	var busy []*push.Subscription
+	for range 3 {
+		busy = append(busy, h.Subscribe("room/busy", 16))
+	}
+	quiet := h.Subscribe("room/quiet", 16)
+
+	h.Publish(push.Message{Key: "room/quiet", Position: 1})
+	if len(quiet.C()) != 1 {
+		t.Fatal("a key below the mark waited")
+	}
+	start := time.Now()
+	for p := int64(1); p <= 5; p++ {
+		if n := h.Publish(push.Message{Key: "room/busy", Position: p}); n != 3 {
+			t.Fatalf("Publish said %d subscribers, want 3", n)
+		}
+	}
+	if len(busy[0].C()) != 0 {
+		t.Fatal("a busy key's message went out before its linger")
+	}
+	busy[2].Close() // below the mark while the batch gathers
+	h.Publish(push.Message{Key: "room/busy", Position: 6})
+	for len(busy[0].C()) < 6 && time.Since(start) < 2*time.Second {
+		time.Sleep(time.Millisecond)
+	}
+	if took := time.Since(start); took < linger {
+		t.Fatalf("the batch came after %s, before its linger %s", took, linger)
+	}
+	for i, s := range busy[:2] {
+		if len(s.C()) != 6 {
+			t.Fatalf("subscriber %d holds %d messages, want the batch of 6 at once", i, len(s.C()))
+		}
+		for p := int64(1); p <= 6; p++ {
+			if m := <-s.C(); m.Position != p {
+				t.Fatalf("subscriber %d got %d, want %d", i, m.Position, p)
+			}
+		}
+	}
+	if len(busy[2].C()) != 0 {
+		t.Fatal("a closed subscriber got the batch")
+	}
+	// Two subscribers now: below the mark, at once again.
+	h.Publish(push.Message{Key: "room/busy", Position: 7})
+	if len(busy[0].C()) != 1 {
+		t.Fatal("a key back below the mark still waited")
+	}
+}
