@@ -59,3 +59,18 @@ func retryOnConflict(decide func() error) error {
 // conflictAttempts bounds the retries of one decision (about 0.6 s of
 // backing off at most).
 const conflictAttempts = 24
+
+// every calls fn every interval until ctx is done: the loop of the
+// background jobs.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}

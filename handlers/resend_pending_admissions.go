@@ -83,14 +83,7 @@ func (r ResendPendingAdmissions) Once(ctx context.Context) (int, error) {
 // Run makes a pass every Interval until ctx is done, when no other instance
 // is making one.
 func (r ResendPendingAdmissions) Run(ctx context.Context) {
-	t := time.NewTicker(r.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, r.Interval, func() {
 		var n int
 		ran, err := r.Exclusive.Run(ctx, "coupon-resender", max(10*time.Second, r.Interval), func(ctx context.Context) error {
 			var err error
@@ -109,5 +102,5 @@ func (r ResendPendingAdmissions) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			r.Logger.Error("re-sending pending admissions", "err", err)
 		}
-	}
+	})
 }

@@ -103,14 +103,7 @@ func commandName(cmd any) string {
 // Run makes a pass every Interval until ctx is done, when no other instance
 // is making one.
 func (s SettleAlertClaims) Run(ctx context.Context) {
-	t := time.NewTicker(s.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, s.Interval, func() {
 		_, err := s.Exclusive.Run(ctx, "alert-claim-settler", max(10*time.Second, s.Interval), func(ctx context.Context) error {
 			_, err := s.Once(ctx)
 			return err
@@ -118,5 +111,5 @@ func (s SettleAlertClaims) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.Logger.Error("settling alert claims", "err", err)
 		}
-	}
+	})
 }

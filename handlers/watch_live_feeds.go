@@ -34,18 +34,11 @@ type WatchLiveFeeds struct {
 
 // Run watches until ctx ends.
 func (w WatchLiveFeeds) Run(ctx context.Context) {
-	t := time.NewTicker(w.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, w.Interval, func() {
 		if _, err := w.Once(ctx); err != nil && ctx.Err() == nil {
 			w.Logger.Warn("watching the live feeds' heads failed", "err", err)
 		}
-	}
+	})
 }
 
 // Once compares once and returns how many feeds were ahead.
