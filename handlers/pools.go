@@ -69,6 +69,10 @@ var ErrAssetStoreUnavailable = domain.Unavailable("object_store_unavailable", "t
 // extending it.
 const refillMarkerTTL = 2 * time.Minute
 
+// brokenTemplateBackoff is how long no refill is asked for a template whose
+// copy failed for good (an asset gone from the bucket).
+const brokenTemplateBackoff = time.Hour
+
 // requestRefill sends one RefillPool for a template unless one is in
 // flight: a burst of designs asks once. When Redis cannot say, nothing is
 // sent; the sweeper tops the pool up.

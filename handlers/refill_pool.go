@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/surge-platform/surge/domain"
 	"github.com/surge-platform/surge/domain/pool"
 )
 
@@ -56,6 +57,19 @@ func (h RefillPoolHandler) Handle(ctx context.Context, cmd *pool.RefillPool) err
 			break
 		}
 		if err := h.prepare(ctx, t); err != nil {
+			if domain.KindOf(err) == domain.KindInvalid {
+				// The template itself is broken (an asset was deleted from
+				// the bucket): retrying cannot help, and this command goes
+				// to the poison queue at once. The marker, kept for
+				// brokenTemplateBackoff, stops the sweeper from asking for
+				// a refill every time it expires: one poison entry, not
+				// one every couple of minutes. Designs are made cold.
+				h.Logger.ErrorContext(ctx, "refill cannot copy the template: no refill for a while", "template", t.ID, "err", err,
+					"backoff", brokenTemplateBackoff.String())
+				if kerr := h.Pool.KeepRefill(context.WithoutCancel(ctx), t.ID, brokenTemplateBackoff); kerr != nil {
+					h.Logger.WarnContext(ctx, "refill marker not extended", "template", t.ID, "err", kerr)
+				}
+			}
 			return err
 		}
 		prepared++
