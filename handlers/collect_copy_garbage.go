@@ -18,14 +18,17 @@ type CopyOwners interface {
 // belong to no design and no ready copy and are older than Grace: what a
 // crash in the middle of a copy left, or a deletion that failed. Grace is
 // longer than any copy may take (copies give up at half of it), so nothing
-// still being copied is deleted. `surge warm-pool gc` runs it once; the
-// sweeper runs it on a schedule.
+// still being copied is deleted. `surge warm-pool gc` runs it once; Run
+// runs it every Interval in one instance at a time.
 type CollectCopyGarbage struct {
 	Assets AssetStore
 	Owners CopyOwners
 	Grace  time.Duration // SURGE_WARM_POOL_GC_GRACE
-	Clock  Clock
-	Logger *slog.Logger
+	// Interval (SURGE_WARM_POOL_GC_INTERVAL) and Exclusive: for Run.
+	Interval  time.Duration
+	Exclusive Exclusive
+	Clock     Clock
+	Logger    *slog.Logger
 	// Deleted is called with the number of objects deleted (metrics).
 	Deleted func(n int)
 }
@@ -39,14 +42,59 @@ type GarbageReport struct {
 	CopiesDel int `json:"copiesDeleted"`
 }
 
-// Once collects once.
+// Once collects once, a page of the listing at a time: the objects of one
+// copy are next to each other in key order (copies/<copyID>/…), so each
+// page's copies are judged together except the last, which may go on in
+// the next page. Memory stays a page whatever the bucket holds.
 func (g CollectCopyGarbage) Once(ctx context.Context) (GarbageReport, error) {
 	var r GarbageReport
-	objects, err := g.Assets.List(ctx, pool.CopiesPrefix)
-	if err != nil {
-		return r, err
+	cutoff := g.Clock.Now().Add(-g.Grace)
+	var held []StoredObject // the copy that may go on in the next page
+	err := g.Assets.ListPages(ctx, pool.CopiesPrefix, func(page []StoredObject) error {
+		r.Objects += len(page)
+		objects := append(held, page...)
+		held = nil
+		if n := len(objects); n > 0 {
+			last := pool.CopyIDOf(objects[n-1].Key)
+			i := n
+			for i > 0 && pool.CopyIDOf(objects[i-1].Key) == last {
+				i--
+			}
+			objects, held = objects[:i], append([]StoredObject(nil), objects[i:]...)
+		}
+		return g.judge(ctx, objects, cutoff, &r)
+	})
+	if err == nil {
+		err = g.judge(ctx, held, cutoff, &r)
 	}
-	r.Objects = len(objects)
+	if r.Deleted > 0 {
+		g.Logger.InfoContext(ctx, "warm-pool garbage deleted", "objects", r.Deleted, "copies", r.CopiesDel, "kept", r.Kept, "young", r.Young)
+	}
+	return r, err
+}
+
+// Run collects every Interval, when no other instance is collecting.
+func (g CollectCopyGarbage) Run(ctx context.Context) {
+	every(ctx, g.Interval, func() {
+		// The lease outlives a pass: a long listing keeps it (Exclusive
+		// renews it while fn runs).
+		_, err := g.Exclusive.Run(ctx, "warm-pool-gc", sweepLeaseTTL, func(ctx context.Context) error {
+			_, err := g.Once(ctx)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			g.Logger.Warn("warm-pool garbage collection failed; next one in an interval", "err", err)
+		}
+	})
+}
+
+// judge deletes the objects of the copies in objects (each copy whole)
+// that no design and no ready copy owns and that are all older than
+// cutoff.
+func (g CollectCopyGarbage) judge(ctx context.Context, objects []StoredObject, cutoff time.Time, r *GarbageReport) error {
+	if len(objects) == 0 {
+		return nil
+	}
 	byCopy := map[string][]StoredObject{}
 	var ids []string
 	for _, o := range objects {
@@ -58,10 +106,10 @@ func (g CollectCopyGarbage) Once(ctx context.Context) (GarbageReport, error) {
 	}
 	kept, err := g.Owners.KeptCopies(ctx, ids)
 	if err != nil {
-		return r, err
+		return err
 	}
-	cutoff := g.Clock.Now().Add(-g.Grace)
 	var garbage []string
+	copies := 0
 	for _, id := range ids {
 		objs := byCopy[id]
 		if kept[id] {
@@ -81,21 +129,21 @@ func (g CollectCopyGarbage) Once(ctx context.Context) (GarbageReport, error) {
 			r.Young += len(objs)
 			continue
 		}
-		r.CopiesDel++
+		copies++
 		for _, o := range objs {
 			garbage = append(garbage, o.Key)
 		}
 	}
 	if len(garbage) == 0 {
-		return r, nil
+		return nil
 	}
 	if err := g.Assets.DeleteAll(ctx, garbage); err != nil {
-		return r, err
+		return err
 	}
-	r.Deleted = len(garbage)
+	r.Deleted += len(garbage)
+	r.CopiesDel += copies
 	if g.Deleted != nil {
-		g.Deleted(r.Deleted)
+		g.Deleted(len(garbage))
 	}
-	g.Logger.InfoContext(ctx, "warm-pool garbage deleted", "objects", r.Deleted, "copies", r.CopiesDel, "kept", r.Kept, "young", r.Young)
-	return r, nil
+	return nil
 }

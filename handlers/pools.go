@@ -50,7 +50,9 @@ type AssetStore interface {
 	// may have created before it returns.
 	CopyAll(ctx context.Context, keys []pool.CopyKey) error
 	DeleteAll(ctx context.Context, keys []string) error
-	List(ctx context.Context, prefix string) ([]StoredObject, error)
+	// ListPages hands fn the objects under prefix a page at a time, in
+	// key order.
+	ListPages(ctx context.Context, prefix string, fn func(page []StoredObject) error) error
 }
 
 // StoredObject is a listed object.

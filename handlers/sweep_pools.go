@@ -28,22 +28,20 @@ type PoolRepairer interface {
 // ready copies are drained; each open pool in Redis is made to hold
 // exactly the ready copies of the store (Redis lost them, or a popped copy
 // no design took); a pool below its target gets a refill (a lost refill
-// request, a refill in the poison queue). Every GCInterval it also runs
-// the garbage collector.
+// request, a refill in the poison queue). The garbage collector runs apart
+// (CollectCopyGarbage.Run): a long listing never holds up expiry.
 type SweepPools struct {
-	Templates  PoolRepository
-	Ledger     PoolLedger
-	Pool       WarmPool
-	Repairer   PoolRepairer
-	Assets     AssetStore
-	Commands   CommandSender
-	Exclusive  Exclusive
-	Garbage    CollectCopyGarbage
-	Interval   time.Duration // SURGE_WARM_POOL_SWEEP
-	GCInterval time.Duration // SURGE_WARM_POOL_GC_INTERVAL
-	Clock      Clock
-	Logger     *slog.Logger
-	Metrics    PoolMetrics
+	Templates PoolRepository
+	Ledger    PoolLedger
+	Pool      WarmPool
+	Repairer  PoolRepairer
+	Assets    AssetStore
+	Commands  CommandSender
+	Exclusive Exclusive
+	Interval  time.Duration // SURGE_WARM_POOL_SWEEP
+	Clock     Clock
+	Logger    *slog.Logger
+	Metrics   PoolMetrics
 }
 
 // sweepLeaseTTL is how long a dead sweeper holds the lease.
@@ -70,18 +68,11 @@ func (s SweepPools) Run(ctx context.Context) {
 
 func (s SweepPools) lead(ctx context.Context) error {
 	s.Logger.Info("this instance is the warm-pool sweeper")
-	lastGC := s.Clock.Now()
 	tick := time.NewTicker(s.Interval)
 	defer tick.Stop()
 	for {
 		if err := s.Once(ctx); err != nil && ctx.Err() == nil {
 			s.Logger.Warn("warm-pool sweep failed; next one in an interval", "err", err)
-		}
-		if now := s.Clock.Now(); now.Sub(lastGC) >= s.GCInterval {
-			lastGC = now
-			if _, err := s.Garbage.Once(ctx); err != nil && ctx.Err() == nil {
-				s.Logger.Warn("warm-pool garbage collection failed; next one in an interval", "err", err)
-			}
 		}
 		select {
 		case <-ctx.Done():

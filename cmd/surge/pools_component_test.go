@@ -474,7 +474,10 @@ func TestRebuildAfterRedisFlushRestoresThePoolExactly(t *testing.T) {
 // and the bucket only what designs and ready copies own (the garbage
 // collector removes what a copy cut off mid-way left).
 func TestObjectStoreOutageLeavesNothingBehindAndRefillsFinish(t *testing.T) {
-	b := newBucket(t, 20*time.Millisecond, 3)
+	// 200 ms a request, as a distant region: a refill that starts when the
+	// pool is drained cannot finish a copy before the store is cut (at 20
+	// ms one sometimes did, and a design during the outage was warm).
+	b := newBucket(t, 200*time.Millisecond, 3)
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(b.srv.URL(), "http://"))
 	cfg := poolConfig(t, b)
 	cfg.Set("SURGE_S3_ENDPOINT", "http://"+proxy.Addr())

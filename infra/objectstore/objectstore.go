@@ -337,6 +337,20 @@ func (s *Store) DeleteAll(ctx context.Context, keys []string) error {
 // List returns every object under prefix, reading all pages.
 func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 	var objects []Object
+	err := s.ListPages(ctx, prefix, func(page []Object) error {
+		objects = append(objects, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return objects, nil
+}
+
+// ListPages hands fn the objects under prefix a page (up to 1,000) at a
+// time, in key order: a listing of millions is never held whole. An error
+// from fn stops the listing and is returned.
+func (s *Store) ListPages(ctx context.Context, prefix string, fn func(page []Object) error) error {
 	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
 	for pages.HasMorePages() {
 		var page *s3.ListObjectsV2Output
@@ -345,8 +359,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("objectstore: list %q: %w", prefix, err)
+			return fmt.Errorf("objectstore: list %q: %w", prefix, err)
 		}
+		objects := make([]Object, 0, len(page.Contents))
 		for _, o := range page.Contents {
 			objects = append(objects, Object{
 				Key:          aws.ToString(o.Key),
@@ -354,8 +369,11 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 				LastModified: aws.ToTime(o.LastModified),
 			})
 		}
+		if err := fn(objects); err != nil {
+			return err
+		}
 	}
-	return objects, nil
+	return nil
 }
 
 // do runs one SDK call under the per-call deadline and records its metrics.

@@ -179,11 +179,12 @@ func (m *Pools) Build(p *flow.Platform) (*flow.Parts, error) {
 			TTL: m.TTL, CopyDeadline: m.copyDeadline(), Logger: p.Logger, Metrics: metrics.handlers, Runs: metrics.refillRun}
 		parts.Commands = []cqrs.CommandHandler{cqrs.NewCommandHandler(refill.HandlerName(), refill.Handle)}
 		sweeper := handlers.SweepPools{Templates: repo, Ledger: repo, Pool: redisPools, Repairer: redisPools, Assets: assets,
-			Commands: p.Commands, Exclusive: p.Leases, Interval: m.Sweep, GCInterval: m.GCInterval,
-			Garbage: handlers.CollectCopyGarbage{Assets: assets, Owners: repo, Grace: m.GCGrace, Logger: p.Logger,
-				Deleted: func(n int) { metrics.garbage.Add(float64(n)) }},
-			Logger: p.Logger, Metrics: metrics.handlers}
-		parts.Jobs = append(parts.Jobs, flow.Job{Name: "warm-pool sweeper", Role: flow.RoleCommands, Run: sweeper.Run})
+			Commands: p.Commands, Exclusive: p.Leases, Interval: m.Sweep, Logger: p.Logger, Metrics: metrics.handlers}
+		gc := handlers.CollectCopyGarbage{Assets: assets, Owners: repo, Grace: m.GCGrace, Interval: m.GCInterval, Exclusive: p.Leases,
+			Logger: p.Logger, Deleted: func(n int) { metrics.garbage.Add(float64(n)) }}
+		parts.Jobs = append(parts.Jobs,
+			flow.Job{Name: "warm-pool sweeper", Role: flow.RoleCommands, Run: sweeper.Run},
+			flow.Job{Name: "warm-pool garbage collector", Role: flow.RoleCommands, Run: gc.Run})
 	}
 	if p.Roles.API {
 		parts.Routes = api.Templates{
@@ -278,16 +279,14 @@ func (a *lazyAssets) DeleteAll(ctx context.Context, keys []string) error {
 	return assetErr(a.store.DeleteAll(ctx, keys))
 }
 
-func (a *lazyAssets) List(ctx context.Context, prefix string) ([]handlers.StoredObject, error) {
-	objects, err := a.store.List(ctx, prefix)
-	if err != nil {
-		return nil, assetErr(err)
-	}
-	out := make([]handlers.StoredObject, len(objects))
-	for i, o := range objects {
-		out[i] = handlers.StoredObject{Key: o.Key, LastModified: o.LastModified}
-	}
-	return out, nil
+func (a *lazyAssets) ListPages(ctx context.Context, prefix string, fn func(page []handlers.StoredObject) error) error {
+	return assetErr(a.store.ListPages(ctx, prefix, func(objects []objectstore.Object) error {
+		out := make([]handlers.StoredObject, len(objects))
+		for i, o := range objects {
+			out[i] = handlers.StoredObject{Key: o.Key, LastModified: o.LastModified}
+		}
+		return fn(out)
+	}))
 }
 
 func (m poolMetrics) refillRun(prepared bool) {
