@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -25,6 +27,9 @@ type SubmitChatHandler struct {
 	Rooms    ChatRepository
 	Known    *KnownRooms
 	Commands CommandSender
+	// Pending records each command until its event is projected (nil: no
+	// record): SettleChatCommands sends again what Kafka lost.
+	Pending PendingChatCommands
 }
 
 // SubmitMessage is a user's message to a room.
@@ -46,7 +51,7 @@ func (h SubmitChatHandler) Message(ctx context.Context, m SubmitMessage) (string
 		return "", err
 	}
 	cmd := chat.PostMessage{RoomID: m.RoomID, MessageID: uuid.NewString(), UserID: user, Text: text}
-	return cmd.MessageID, h.Commands.Send(ctx, cmd)
+	return cmd.MessageID, h.send(ctx, cmd.Key(), pendingChatCommand{Post: &cmd}, cmd)
 }
 
 // SubmitReaction is a user's reaction to a message.
@@ -83,7 +88,29 @@ func (h SubmitChatHandler) Reaction(ctx context.Context, r SubmitReaction) error
 			return chat.ErrMessageNotFound
 		}
 	}
-	return h.Commands.Send(ctx, chat.AddReaction{RoomID: r.RoomID, MessageID: r.MessageID, UserID: user, Emoji: emoji})
+	cmd := chat.AddReaction{RoomID: r.RoomID, MessageID: r.MessageID, UserID: user, Emoji: emoji}
+	return h.send(ctx, cmd.Key(), pendingChatCommand{React: &cmd}, cmd)
+}
+
+// send records the command as pending, then sends it; a command not sent
+// is forgotten again (the client was told 503 and retries).
+func (h SubmitChatHandler) send(ctx context.Context, key string, pending pendingChatCommand, cmd any) error {
+	if h.Pending != nil {
+		body, err := json.Marshal(pending)
+		if err != nil {
+			return err
+		}
+		if err := h.Pending.Add(ctx, key, body, time.Now()); err != nil {
+			return err
+		}
+	}
+	if err := h.Commands.Send(ctx, cmd); err != nil {
+		if h.Pending != nil {
+			h.Pending.Done(context.WithoutCancel(ctx), key) //nolint:errcheck // at worst it is sent again later, and recorded once
+		}
+		return err
+	}
+	return nil
 }
 
 func (h SubmitChatHandler) roomExists(ctx context.Context, roomID string) error {

@@ -50,8 +50,18 @@ type ChatStore interface {
 	SaveHeat(ctx context.Context, roomID string, position int64, hot bool, since time.Time, rate float64) error
 }
 
-// RoomProjection keeps rooms, their hot status and their timelines in Redis.
-type RoomProjection struct{ Store ChatStore }
+// SettledCommands forgets a command once its event is projected (the
+// record of commands sent and not yet recorded, handlers.SettleChatCommands).
+type SettledCommands interface {
+	Done(ctx context.Context, key string) error
+}
+
+// RoomProjection keeps rooms, their hot status and their timelines in
+// Redis, and tells Settled (if set) which commands were recorded.
+type RoomProjection struct {
+	Store   ChatStore
+	Settled SettledCommands
+}
 
 // Name is the projection's consumer group. Never rename it.
 func (RoomProjection) Name() string { return "RoomProjection" }
@@ -61,11 +71,24 @@ func (p RoomProjection) OnRoomCreated(ctx context.Context, e *chat.RoomCreated) 
 }
 
 func (p RoomProjection) OnMessagePosted(ctx context.Context, e *chat.MessagePosted) error {
-	return p.Store.SaveMessage(ctx, chat.MessageView{MessageID: e.MessageID, UserID: e.UserID, Text: e.Text, Position: e.Position, At: e.PostedAt}, e.RoomID)
+	if err := p.Store.SaveMessage(ctx, chat.MessageView{MessageID: e.MessageID, UserID: e.UserID, Text: e.Text, Position: e.Position, At: e.PostedAt}, e.RoomID); err != nil {
+		return err
+	}
+	return p.settled(ctx, e.CommandKey())
 }
 
 func (p RoomProjection) OnReactionAdded(ctx context.Context, e *chat.ReactionAdded) error {
-	return p.Store.SaveReaction(ctx, e.RoomID, e.MessageID, e.Emoji, e.Count)
+	if err := p.Store.SaveReaction(ctx, e.RoomID, e.MessageID, e.Emoji, e.Count); err != nil {
+		return err
+	}
+	return p.settled(ctx, e.CommandKey())
+}
+
+func (p RoomProjection) settled(ctx context.Context, key string) error {
+	if p.Settled == nil {
+		return nil
+	}
+	return p.Settled.Done(ctx, key)
 }
 
 func (p RoomProjection) OnRoomBecameHot(ctx context.Context, e *chat.RoomBecameHot) error {

@@ -52,3 +52,23 @@ func (ReportRoomHeat) WireName() string { return "chat.report_room_heat.v1" }
 func (c ReportRoomHeat) PartitionKey() string { return roomKey(c.RoomID) }
 
 func roomKey(roomID string) string { return "room/" + roomID }
+
+// What a command is recorded once as: a message by its id, a reaction by
+// who gave which emoji to which message. The event it records carries the
+// same key, so a record of commands sent and not yet recorded can be
+// settled by the events.
+func (c PostMessage) Key() string { return "m/" + c.RoomID + "/" + c.MessageID }
+
+func (c AddReaction) Key() string {
+	return "r/" + c.RoomID + "/" + c.MessageID + "/" + c.UserID + "/" + c.Emoji
+}
+
+// CommandKey is the key of the PostMessage that recorded the event.
+func (e MessagePosted) CommandKey() string {
+	return PostMessage{RoomID: e.RoomID, MessageID: e.MessageID}.Key()
+}
+
+// CommandKey is the key of the AddReaction that recorded the event.
+func (e ReactionAdded) CommandKey() string {
+	return AddReaction{RoomID: e.RoomID, MessageID: e.MessageID, UserID: e.UserID, Emoji: e.Emoji}.Key()
+}

@@ -60,6 +60,9 @@ func (m *Message) Post(room *Room, cmd PostMessage, now time.Time) error {
 	return nil
 }
 
+// HasReaction says whether user gave emoji to the message.
+func (m *Message) HasReaction(user, emoji string) bool { return m.reactions[emoji][user] }
+
 // React records ReactionAdded with the emoji's new count, unless the user
 // gave this emoji to this message already (then: nothing, still one).
 func (m *Message) React(cmd AddReaction, now time.Time) error {

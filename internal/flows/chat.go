@@ -42,6 +42,10 @@ type Chat struct {
 	// instance (0: unbounded); the rest wait their turn, so a storm on one
 	// room leaves the others their latency.
 	RoomConcurrency int
+	// SURGE_CHAT_RESEND_GRACE: how long a message or reaction answered 202
+	// may wait for its event before its command is sent again;
+	// SURGE_CHAT_RESEND_INTERVAL: how often that is looked at.
+	ResendGrace, ResendInterval time.Duration
 }
 
 func (*Chat) Name() string { return "chat" }
@@ -68,13 +72,16 @@ func (m *Chat) Configure(r *config.Reader) {
 	m.FetchRate = r.Float("SURGE_HOT_FETCH_RATE", 1, 0, 1e6)
 	m.Burst = r.Int("SURGE_HOT_FETCH_BURST", 2, 1, 1_000_000)
 	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
+	m.ResendGrace = r.Duration("SURGE_CHAT_RESEND_GRACE", time.Minute, 10*time.Millisecond, 24*time.Hour)
+	m.ResendInterval = r.Duration("SURGE_CHAT_RESEND_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour)
 	m.RoomConcurrency = r.Int("SURGE_CHAT_ROOM_CONCURRENCY", 8, 0, 10_000)
 }
 
 func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 	repo := postgres.NewChatRepository(p.Store)
 	redisChat := redis.NewChat(p.Redis, p.Config.RedisPrefix)
-	projection := projections.RoomProjection{Store: redisChat}
+	pending := redis.NewChatPending(p.Redis, p.Config.RedisPrefix)
+	projection := projections.RoomProjection{Store: redisChat, Settled: pending}
 	known := handlers.NewKnownRooms(100_000) // rooms are never deleted: once seen, known
 	post := handlers.PostMessageHandler{Rooms: repo, Known: known}
 	react := handlers.AddReactionHandler{Rooms: repo}
@@ -107,13 +114,23 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 		},
 	}
 	if p.Roles.API {
+		resent := prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "surge", Name: "chat_commands_resent_total",
+			Help: "PostMessage and AddReaction commands re-sent because their event had not come after SURGE_CHAT_RESEND_GRACE.",
+		})
+		if err := register(p.Registry, resent); err != nil {
+			return nil, err
+		}
+		settler := handlers.SettleChatCommands{Pending: pending, Rooms: repo, Commands: p.Commands, Exclusive: p.Leases,
+			Grace: m.ResendGrace, Interval: m.ResendInterval, Resent: resent.Inc, Logger: p.Logger}
+		parts.Jobs = append(parts.Jobs, flow.Job{Name: "chat command settler", Role: flow.RoleAPI, Run: settler.Run})
 		shortcut := handlers.NewHotRoomShortcut(redisChat, m.FetchRate, m.Burst, p.Logger)
 		if shortcut != nil {
 			parts.Jobs = append(parts.Jobs, flow.Job{Name: "hot-room shortcut counts", Role: flow.RoleAPI, Run: shortcut.Run})
 		}
 		parts.Routes = api.Rooms{
 			Create: handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
-			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Known: known, Commands: p.Commands},
+			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Known: known, Commands: p.Commands, Pending: pending},
 			Fetch: handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst,
 				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency), Shortcut: shortcut},
 			Queries:      handlers.ChatQueries{ReadModel: redisChat, Rooms: repo, Window: m.Window},
