@@ -75,16 +75,10 @@ func (g CollectCopyGarbage) Once(ctx context.Context) (GarbageReport, error) {
 
 // Run collects every Interval, when no other instance is collecting.
 func (g CollectCopyGarbage) Run(ctx context.Context) {
-	every(ctx, g.Interval, func() {
-		// The lease outlives a pass: a long listing keeps it (Exclusive
-		// renews it while fn runs).
-		_, err := g.Exclusive.Run(ctx, "warm-pool-gc", sweepLeaseTTL, func(ctx context.Context) error {
-			_, err := g.Once(ctx)
-			return err
-		})
-		if err != nil && ctx.Err() == nil {
-			g.Logger.Warn("warm-pool garbage collection failed; next one in an interval", "err", err)
-		}
+	// A long listing keeps the lease: Exclusive renews it while the pass runs.
+	leasedEvery(ctx, g.Exclusive, "warm-pool-gc", g.Interval, g.Logger, func(ctx context.Context) error {
+		_, err := g.Once(ctx)
+		return err
 	})
 }
 

@@ -6,6 +6,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -73,4 +74,18 @@ func every(ctx context.Context, interval time.Duration, fn func()) {
 			fn()
 		}
 	}
+}
+
+// passLeaseTTL is the lease of a background pass.
+const passLeaseTTL = 10 * time.Second
+
+// leasedEvery makes a pass every interval, when no other instance is
+// making one (the lease name: renewed while a pass runs, and outliving a
+// holder that died by at most passLeaseTTL).
+func leasedEvery(ctx context.Context, ex Exclusive, name string, interval time.Duration, logger *slog.Logger, pass func(ctx context.Context) error) {
+	every(ctx, interval, func() {
+		if _, err := ex.Run(ctx, name, passLeaseTTL, pass); err != nil && ctx.Err() == nil {
+			logger.Error("a background pass failed; next one in an interval", "job", name, "err", err)
+		}
+	})
 }

@@ -103,13 +103,8 @@ func commandName(cmd any) string {
 // Run makes a pass every Interval until ctx is done, when no other instance
 // is making one.
 func (s SettleAlertClaims) Run(ctx context.Context) {
-	every(ctx, s.Interval, func() {
-		_, err := s.Exclusive.Run(ctx, "alert-claim-settler", max(10*time.Second, s.Interval), func(ctx context.Context) error {
-			_, err := s.Once(ctx)
-			return err
-		})
-		if err != nil && ctx.Err() == nil {
-			s.Logger.Error("settling alert claims", "err", err)
-		}
+	leasedEvery(ctx, s.Exclusive, "alert-claim-settler", s.Interval, s.Logger, func(ctx context.Context) error {
+		_, err := s.Once(ctx)
+		return err
 	})
 }

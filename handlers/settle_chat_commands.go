@@ -109,13 +109,8 @@ func (s SettleChatCommands) recorded(ctx context.Context, p pendingChatCommand) 
 // Run makes a pass every Interval until ctx is done, when no other instance
 // is making one.
 func (s SettleChatCommands) Run(ctx context.Context) {
-	every(ctx, s.Interval, func() {
-		_, err := s.Exclusive.Run(ctx, "chat-command-settler", max(10*time.Second, s.Interval), func(ctx context.Context) error {
-			_, err := s.Once(ctx)
-			return err
-		})
-		if err != nil && ctx.Err() == nil {
-			s.Logger.Error("settling chat commands", "err", err)
-		}
+	leasedEvery(ctx, s.Exclusive, "chat-command-settler", s.Interval, s.Logger, func(ctx context.Context) error {
+		_, err := s.Once(ctx)
+		return err
 	})
 }
