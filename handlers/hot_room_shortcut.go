@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/surge-platform/surge/domain/chat"
 )
 
 // FetchCounter adds fetches to a room's counts in Redis (what the detector
@@ -72,7 +74,7 @@ func NewHotRoomShortcut(counter FetchCounter, perSecond float64, burst int, logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	period := time.Duration(float64(time.Second) / perSecond)
+	_, period := chat.FetchRatePeriod(perSecond) // the shared limiter's very period
 	return &HotRoomShortcut{counter: counter, period: period, burst: period * time.Duration(max(burst, 1)),
 		Fresh: shortcutFresh, logger: logger, rooms: map[string]*hotRoom{}}
 }

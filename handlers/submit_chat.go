@@ -92,8 +92,12 @@ func (h SubmitChatHandler) Reaction(ctx context.Context, r SubmitReaction) error
 	return h.send(ctx, cmd.Key(), pendingChatCommand{React: &cmd}, cmd)
 }
 
-// send records the command as pending, then sends it; a command not sent
-// is forgotten again (the client was told 503 and retries).
+// send records the command as pending, then sends it. A message not sent
+// is forgotten again: the client was told 503 and posts it anew (under a
+// new id), so it must not be posted later as well. A reaction not sent
+// stays pending: its key is the same for every request of it, so the
+// record may be a retry's that went through; sent again later, it is
+// still recorded once, which is what the user asked for.
 func (h SubmitChatHandler) send(ctx context.Context, key string, pending pendingChatCommand, cmd any) error {
 	if h.Pending != nil {
 		body, err := json.Marshal(pending)
@@ -105,8 +109,8 @@ func (h SubmitChatHandler) send(ctx context.Context, key string, pending pending
 		}
 	}
 	if err := h.Commands.Send(ctx, cmd); err != nil {
-		if h.Pending != nil {
-			h.Pending.Done(context.WithoutCancel(ctx), key) //nolint:errcheck // at worst it is sent again later, and recorded once
+		if h.Pending != nil && pending.Post != nil {
+			h.Pending.Done(context.WithoutCancel(ctx), key) //nolint:errcheck // at worst it is posted later as well
 		}
 		return err
 	}

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"math"
 	"time"
 
 	"github.com/surge-platform/surge/domain"
@@ -78,4 +79,14 @@ func (r *Room) apply(e domain.Event) {
 	case RoomCooledDown:
 		r.Hot, r.HotSince = false, time.Time{}
 	}
+}
+
+// FetchRatePeriod is how long a client of a hot room waits between two
+// fetches at perSecond fetches a second, as the limiter counts it: the rate
+// is kept to a thousandth of a fetch a second (per 1,000 s), at least one
+// fetch per 1,000 s. The shared limiter and every copy of it use this one
+// rule, so they agree to the nanosecond.
+func FetchRatePeriod(perSecond float64) (fetchesPer1000s int, period time.Duration) {
+	n := max(1, int(math.Round(perSecond*1000)))
+	return n, 1000 * time.Second / time.Duration(n)
 }

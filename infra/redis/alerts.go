@@ -85,8 +85,14 @@ if not f[1] then return {-1, ''} end
 if f[1] ~= ARGV[1] then return {-5, ''} end
 if f[5] then return {-4, f[5]} end
 if f[3] then return {-4, f[3]} end
-if f[2] == 'cancelled' or f[4] then return {0, ''} end
-redis.call('HSET', KEYS[1], 'cancelClaim', '1')
+if f[2] == 'cancelled' then return {0, ''} end
+if f[4] then
+  -- A retry while the first request's command may still fail: it sends its
+  -- own, and the first one's give-back must then leave the claim alone.
+  redis.call('HINCRBY', KEYS[1], 'cancelSends', 1)
+  return {0, ''}
+end
+redis.call('HSET', KEYS[1], 'cancelClaim', '1', 'cancelSends', '0')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return {1, ''}`)
 
@@ -195,7 +201,7 @@ end
 return 0`)
 
 var releaseCancelScript = goredis.NewScript(`
-if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' then
+if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' and (redis.call('HGET', KEYS[1], 'cancelSends') or '0') == '0' then
   redis.call('HDEL', KEYS[1], 'cancelClaim')
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
@@ -207,7 +213,8 @@ func (a *Alerts) ReleaseAccept(ctx context.Context, alertID, house string) error
 	return releaseAcceptScript.Run(ctx, a.rdb, a.keys(alertID), house, alertID).Err()
 }
 
-// ReleaseCancel gives back a cancellation claim (its command was not stored).
+// ReleaseCancel gives back a cancellation claim (its command was not
+// stored), unless a retry sent its own meanwhile.
 func (a *Alerts) ReleaseCancel(ctx context.Context, alertID string) error {
 	return releaseCancelScript.Run(ctx, a.rdb, a.keys(alertID), alertID).Err()
 }

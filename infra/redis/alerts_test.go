@@ -98,3 +98,42 @@ func TestClaimsLedgerHoldsUndecidedClaimsOnly(t *testing.T) {
 		t.Fatalf("ledger %v after every claim was decided", got)
 	}
 }
+
+// Two cancellations race: the first one's send fails after a retry sent
+// its own. The first one's give-back must leave the claim (and its ledger
+// entry) alone: the retry's command may be the one stored.
+func TestACancellationGivenBackAfterARetryKeepsTheClaim(t *testing.T) {
+	a := newAlerts(t)
+	ctx := context.Background()
+	for _, id := range []string{"alone", "raced"} {
+		e := raisedA1
+		e.AlertID = id
+		testenv.Must(t, a.SaveRaised(ctx, e), "raise %s", id)
+		first, err := a.ClaimCancel(ctx, id, "101-1")
+		testenv.Must(t, err, "claim %s", id)
+		if !first {
+			t.Fatalf("%s: the first cancellation was not first", id)
+		}
+	}
+	retryFirst, err := a.ClaimCancel(ctx, "raced", "101-1")
+	testenv.Must(t, err, "retry")
+	if retryFirst {
+		t.Fatal("a retry was told it was first")
+	}
+	testenv.Must(t, a.ReleaseCancel(ctx, "alone"), "give back alone")
+	testenv.Must(t, a.ReleaseCancel(ctx, "raced"), "give back raced")
+	if _, cancelling, _ := a.Claim(ctx, "alone"); cancelling {
+		t.Fatal("a cancellation given back with no retry is still claimed")
+	}
+	if _, cancelling, _ := a.Claim(ctx, "raced"); !cancelling {
+		t.Fatal("the give-back of the first request dropped the claim a retry had sent its own command for")
+	}
+	if _, _, err := a.ClaimAccept(ctx, "raced", "202-1"); err == nil {
+		t.Fatal("an acceptor claimed an alert whose cancellation a retry sent")
+	}
+	ids, err := a.StaleClaims(ctx, time.Now().Add(time.Minute), 10)
+	testenv.Must(t, err, "ledger")
+	if len(ids) != 1 || ids[0] != "raced" {
+		t.Fatalf("ledger %v, want [raced]", ids)
+	}
+}

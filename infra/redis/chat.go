@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -145,7 +144,8 @@ func (c *Chat) CountFetches(ctx context.Context, roomID string, n int64, at time
 func (c *Chat) Throttle(ctx context.Context, roomID, client string, perSecond float64, burst int) (allowed bool, retryAfter time.Duration, err error) {
 	// GCRA lets one fetch through every Period/Rate: per 1,000 s keeps a
 	// fractional rate (1.5/s) exact to a thousandth.
-	limit := redis_rate.Limit{Rate: max(1, int(math.Round(perSecond*1000))), Burst: burst, Period: 1000 * time.Second}
+	per1000s, _ := chat.FetchRatePeriod(perSecond)
+	limit := redis_rate.Limit{Rate: per1000s, Burst: burst, Period: 1000 * time.Second}
 	res, err := c.limiter.Allow(ctx, c.room(roomID)+":limit:"+client, limit)
 	if err != nil {
 		return false, 0, err

@@ -70,6 +70,9 @@ func (m *Chat) Configure(r *config.Reader) {
 	m.Window = r.Duration("SURGE_HOT_WINDOW", 3*time.Second, time.Second, time.Minute)
 	m.Cooldown = r.Duration("SURGE_HOT_COOLDOWN", 10*time.Second, time.Second, 24*time.Hour)
 	m.FetchRate = r.Float("SURGE_HOT_FETCH_RATE", 1, 0, 1e6)
+	if m.FetchRate > 0 && m.FetchRate < 0.001 {
+		r.Failf("SURGE_HOT_FETCH_RATE=%g: the limiter keeps rates to a thousandth of a fetch a second; use 0 (no throttling) or at least 0.001", m.FetchRate)
+	}
 	m.Burst = r.Int("SURGE_HOT_FETCH_BURST", 2, 1, 1_000_000)
 	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
 	m.ResendGrace = r.Duration("SURGE_CHAT_RESEND_GRACE", time.Minute, 10*time.Millisecond, 24*time.Hour)
