@@ -1,13 +1,12 @@
 package flows
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surge-platform/surge/api"
 	"github.com/surge-platform/surge/domain/alert"
