@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/surge-platform/surge/domain/chat"
@@ -42,6 +43,9 @@ type HotRoomShortcut struct {
 
 	mu    sync.Mutex
 	rooms map[string]*hotRoom
+	// tracked is len(rooms), read without mu: with no room hot (the usual
+	// case) a fetch never takes the lock every fetch would share.
+	tracked atomic.Int32
 }
 
 type hotRoom struct {
@@ -82,7 +86,7 @@ func NewHotRoomShortcut(counter FetchCounter, perSecond float64, burst int, logg
 // Refuse says whether the fetch of client is refused here, and when the
 // client may fetch again. A refused fetch is counted (later, by Run).
 func (s *HotRoomShortcut) Refuse(roomID, client string, now time.Time) (time.Duration, bool) {
-	if s == nil {
+	if s == nil || s.tracked.Load() == 0 {
 		return 0, false
 	}
 	s.mu.Lock()
@@ -110,11 +114,12 @@ func (s *HotRoomShortcut) Refuse(roomID, client string, now time.Time) (time.Dur
 // (before, not after, its answer: so the state kept here never runs ahead
 // of the limiter's).
 func (s *HotRoomShortcut) Observe(roomID, client string, hot, allowed bool, retryAfter time.Duration, now time.Time) {
-	if s == nil {
+	if s == nil || (!hot && s.tracked.Load() == 0) {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() { s.tracked.Store(int32(len(s.rooms))) }()
 	r := s.rooms[roomID]
 	if !hot {
 		if r != nil && r.pending == 0 {
@@ -191,6 +196,7 @@ func (s *HotRoomShortcut) flush(ctx context.Context, now time.Time) {
 			delete(s.rooms, id)
 		}
 	}
+	s.tracked.Store(int32(len(s.rooms)))
 	s.mu.Unlock()
 	for id, n := range counts {
 		if err := s.counter.CountFetches(ctx, id, n, now); err != nil {
@@ -200,6 +206,7 @@ func (s *HotRoomShortcut) flush(ctx context.Context, now time.Time) {
 			if r == nil {
 				r = &hotRoom{tat: map[string]time.Time{}}
 				s.rooms[id] = r
+				s.tracked.Store(int32(len(s.rooms)))
 			}
 			r.pending += n
 			s.mu.Unlock()
