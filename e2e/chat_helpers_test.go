@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -14,11 +15,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,100 +182,168 @@ func classifyFetch(r *chatFetchResult, room string, status int, retryAfter, link
 	}
 }
 
-// rawFetcher is one keep-alive HTTP/1.1 connection that sends the same
-// fetch again and again. The storm's 700 clients use it instead of
-// net/http's client: under -race that machinery costs the load generator
-// several times the server's CPU on this 2-core machine, and the server
-// (and the room next door) would be measured starved.
-type rawFetcher struct {
-	addr, room, request string
-	conn                net.Conn
-	rd                  *bufio.Reader
+// stormPlan is a JMeter thread group: clients threads started evenly over
+// rampUp, each fetching loops times, once every think.
+type stormPlan struct {
+	clients, loops         int
+	rampUp, think, timeout time.Duration
+	clientPrefix           string // X-Client-ID is this, a dash and the thread's number
 }
 
-func newRawFetcher(base, room, clientID string) *rawFetcher {
-	addr := strings.TrimPrefix(base, "http://")
-	return &rawFetcher{addr: addr, room: room, request: "GET /v1/rooms/" + room + "/messages?after=0&limit=100 HTTP/1.1\r\n" +
-		"Host: " + addr + "\r\nX-Client-ID: " + clientID + "\r\n\r\n"}
+// stormRun is e2e/stormgen running a plan, a process of its own built
+// without -race (see its doc).
+type stormRun struct {
+	room   string
+	want   int       // fetches: clients × loops
+	began  time.Time // the ramp-up's start
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr bytes.Buffer
 }
 
-func (f *rawFetcher) fetch(timeout time.Duration) chatFetchResult {
-	r := chatFetchResult{Sent: time.Now()}
-	status, retryAfter, link, body, err := f.roundTrip(timeout)
-	r.Done = time.Now()
-	if err != nil {
-		f.close()
-		r.Kind, r.Detail = fetchTransport, err.Error()
-		if os.IsTimeout(err) {
-			r.Kind = fetchTimeout
-		}
-		return r
+// stormResult is what e2e/stormgen reported: every fetch, classified.
+type stormResult struct {
+	began   time.Time
+	fetches []chatFetchResult
+	cpu     time.Duration // the generator's own
+}
+
+// tools are the e2e tests' own programs (./stormgen, ./baseline), each
+// built once, without -race.
+var tools struct {
+	sync.Mutex
+	built map[string]string // name -> binary
+}
+
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	tools.Lock()
+	defer tools.Unlock()
+	if bin, ok := tools.built[name]; ok {
+		return bin
 	}
-	classifyFetch(&r, f.room, status, retryAfter, link, body)
+	dir, err := os.MkdirTemp("", "surge-e2e-"+name)
+	testenv.Must(t, err, "a directory for %s", name)
+	bin := filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", bin, "./"+name).CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v: %s", name, err, out)
+	}
+	if tools.built == nil {
+		tools.built = map[string]string{}
+	}
+	tools.built[name] = bin
+	return bin
+}
+
+// chatPageBody is the body of GET /v1/rooms/{room}/messages?after=0&limit=100.
+func chatPageBody(t *testing.T, base, room string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/rooms/"+room+"/messages?after=0&limit=100", nil)
+	req.Header.Set("X-Client-ID", "page-copier")
+	res, err := alertHTTP.Do(req)
+	testenv.Must(t, err, "fetch %s", room)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	testenv.Must(t, err, "read the page of %s", room)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET the page of %s: %d %s", room, res.StatusCode, body)
+	}
+	return body
+}
+
+// startBaseline serves pages, the bodies of rooms' pages keyed by room id,
+// from e2e/baseline (a bare gin endpoint reading one Redis key, a process
+// of its own) until the test ends, and returns its URL.
+func startBaseline(t *testing.T, pages map[string][]byte) string {
+	t.Helper()
+	prefix := testenv.RedisPrefix(t)
+	for room, body := range pages {
+		testenv.Must(t, testenv.Redis(t).Set(context.Background(), prefix+"page:"+room, body, time.Hour).Err(), "the page of %s", room)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(tool(t, "baseline"), "-addr", addr, "-redis", testenv.RedisURL(), "-prefix", prefix)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	testenv.Must(t, cmd.Start(), "start the baseline")
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have ended
+		cmd.Wait()                          //nolint:errcheck
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if res, err := alertHTTP.Get("http://" + addr + "/healthz"); err == nil {
+			res.Body.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the baseline did not come up on %s: %s", addr, stderr.Bytes())
+		}
+	}
+}
+
+// startStorm starts the plan against a room; wait collects it.
+func startStorm(t *testing.T, base, room string, plan stormPlan) *stormRun {
+	t.Helper()
+	r := &stormRun{room: room, want: plan.clients * plan.loops, began: time.Now().Add(100 * time.Millisecond)} // the process is up by then
+	r.cmd = exec.Command(tool(t, "stormgen"), "-addr", strings.TrimPrefix(base, "http://"), "-room", room,
+		"-clients", strconv.Itoa(plan.clients), "-rampup", plan.rampUp.String(), "-loops", strconv.Itoa(plan.loops),
+		"-think", plan.think.String(), "-timeout", plan.timeout.String(), "-client-prefix", plan.clientPrefix,
+		"-start", strconv.FormatInt(r.began.UnixNano(), 10))
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if r.cmd.ProcessState == nil {
+			r.cmd.Process.Kill() //nolint:errcheck // it may have ended
+			r.cmd.Wait()         //nolint:errcheck
+		}
+	})
 	return r
 }
 
-func (f *rawFetcher) roundTrip(timeout time.Duration) (status int, retryAfter, link string, body []byte, err error) {
-	if f.conn == nil {
-		if f.conn, err = net.DialTimeout("tcp", f.addr, timeout); err != nil {
-			return 0, "", "", nil, err
-		}
-		f.rd = bufio.NewReaderSize(f.conn, 8<<10)
+// exited waits for the run to end.
+func (r *stormRun) exited(t *testing.T) {
+	t.Helper()
+	if r.cmd.ProcessState != nil {
+		return
 	}
-	f.conn.SetDeadline(time.Now().Add(timeout)) //nolint:errcheck
-	if _, err = io.WriteString(f.conn, f.request); err != nil {
-		return 0, "", "", nil, err
+	if err := r.cmd.Wait(); err != nil {
+		t.Fatalf("stormgen: %v: %s", err, r.stderr.Bytes())
 	}
-	line, err := f.rd.ReadString('\n')
-	if err != nil {
-		return 0, "", "", nil, err
-	}
-	if parts := strings.SplitN(line, " ", 3); len(parts) < 2 {
-		return 0, "", "", nil, fmt.Errorf("status line %q", line)
-	} else if status, err = strconv.Atoi(parts[1]); err != nil {
-		return 0, "", "", nil, fmt.Errorf("status line %q", line)
-	}
-	length, closing := -1, false
-	for {
-		h, err := f.rd.ReadString('\n')
-		if err != nil {
-			return 0, "", "", nil, err
-		}
-		h = strings.TrimRight(h, "\r\n")
-		if h == "" {
-			break
-		}
-		name, value, _ := strings.Cut(h, ":")
-		value = strings.TrimSpace(value)
-		switch strings.ToLower(name) {
-		case "content-length":
-			length, _ = strconv.Atoi(value)
-		case "retry-after":
-			retryAfter = value
-		case "link":
-			link = value
-		case "connection":
-			closing = strings.EqualFold(value, "close")
-		}
-	}
-	if length < 0 {
-		return 0, "", "", nil, fmt.Errorf("answer %d without Content-Length", status)
-	}
-	body = make([]byte, length)
-	if _, err = io.ReadFull(f.rd, body); err != nil {
-		return 0, "", "", nil, err
-	}
-	if closing {
-		f.close()
-	}
-	return status, retryAfter, link, body, nil
 }
 
-func (f *rawFetcher) close() {
-	if f.conn != nil {
-		f.conn.Close()
-		f.conn = nil
+// wait waits for the run to end and classifies its fetches.
+func (r *stormRun) wait(t *testing.T) stormResult {
+	t.Helper()
+	r.exited(t)
+	res := stormResult{began: r.began, cpu: r.cmd.ProcessState.UserTime() + r.cmd.ProcessState.SystemTime()}
+	dec := json.NewDecoder(&r.stdout)
+	for dec.More() {
+		var f struct {
+			Sent, Done             int64
+			Status                 int
+			RetryAfter, Link, Body string
+			Error                  string
+			Timeout                bool
+		}
+		if err := dec.Decode(&f); err != nil {
+			t.Fatalf("stormgen's output: %v", err)
+		}
+		fr := chatFetchResult{Sent: time.Unix(0, f.Sent), Done: time.Unix(0, f.Done)}
+		switch {
+		case f.Timeout:
+			fr.Kind, fr.Detail = fetchTimeout, f.Error
+		case f.Error != "":
+			fr.Kind, fr.Detail = fetchTransport, f.Error
+		default:
+			classifyFetch(&fr, r.room, f.Status, f.RetryAfter, f.Link, []byte(f.Body))
+		}
+		res.fetches = append(res.fetches, fr)
 	}
+	if len(res.fetches) != r.want {
+		t.Fatalf("stormgen reported %d fetches, want %d", len(res.fetches), r.want)
+	}
+	return res
 }
 
 // chatTally counts fetches by kind and keeps a few examples of each
@@ -341,6 +413,25 @@ func (c *chatTally) String() string {
 
 // latencies are fetch latencies.
 type latencies []time.Duration
+
+// slowest lists the n slowest fetches sent from start to end: each one's
+// latency, when it was sent after start and how far into its second (the
+// detector reads the counts 50ms after each second boundary).
+func slowest(fetches []chatFetchResult, start, end time.Time, n int) string {
+	var in []chatFetchResult
+	for _, r := range fetches {
+		if !r.Sent.Before(start) && !r.Sent.After(end) {
+			in = append(in, r)
+		}
+	}
+	slices.SortFunc(in, func(a, b chatFetchResult) int { return cmp.Compare(b.Latency(), a.Latency()) })
+	var out []string
+	for _, r := range in[:min(n, len(in))] {
+		out = append(out, fmt.Sprintf("%s at +%s (%s into its second)", r.Latency().Round(10*time.Microsecond),
+			r.Sent.Sub(start).Round(time.Millisecond), r.Sent.Sub(r.Sent.Truncate(time.Second)).Round(time.Millisecond)))
+	}
+	return strings.Join(out, ", ")
+}
 
 // pct is the q-quantile (nearest rank) of the latencies.
 func (l latencies) pct(q float64) time.Duration {
@@ -633,16 +724,6 @@ func metricValue(base, name string) float64 {
 		}
 	}
 	return -1
-}
-
-// atomicMin lowers v to x if x is lower.
-func atomicMin(v *atomic.Int64, x int64) {
-	for {
-		cur := v.Load()
-		if x >= cur || v.CompareAndSwap(cur, x) {
-			return
-		}
-	}
 }
 
 // atomicMax raises v to x if x is higher.

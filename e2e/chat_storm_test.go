@@ -4,92 +4,128 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// The storm's shape, the seed's plan: 700 concurrent clients, each fetching
-// one room 10 times back to back (a 429 is counted and the client goes on
-// to its next fetch at once; like the seed's JMeter plan it does not wait
-// Retry-After).
+// The storm's shape, the seed's plan: "threads 700, 1, loop 10", JMeter's
+// thread group of 700 threads started over a ramp-up of 1 s, each fetching
+// one room 10 times (a 429 is counted and the client goes on to its next
+// fetch; like the seed's JMeter plan it does not wait Retry-After).
 const (
-	stormClients        = 700
-	stormFetchesEach    = 10
-	stormFetchTimeout   = 10 * time.Second
-	stormThink          = 200 * time.Millisecond
-	neighbourClients    = 10
-	neighbourEvery      = 100 * time.Millisecond // per client: 100 fetches/s in all, half the threshold (never hot)
-	neighbourQuietFor   = 5 * time.Second
-	hotCooldown         = 10 * time.Second // SURGE_HOT_COOLDOWN's default
-	hotWithin           = 2 * time.Second
-	cooledWithin        = hotCooldown + 2*time.Second
+	stormClients      = 700
+	stormRampUp       = time.Second
+	stormFetchesEach  = 10
+	stormFetchTimeout = 10 * time.Second
+	// JMeter's threads with a think time: each client asks every
+	// stormThink, so the storm lasts about 3 s (at full speed this server
+	// answers all 7,000 in about a second, before any detector that looks
+	// once a second could act).
+	stormThink        = 200 * time.Millisecond
+	neighbourClients  = 15
+	neighbourEvery    = 100 * time.Millisecond // per client: 150 fetches/s in all, ¾ of the threshold (never hot)
+	neighbourQuietFor = 5 * time.Second
+	hotCooldown       = 10 * time.Second // SURGE_HOT_COOLDOWN's default
+	hotWithin         = 2 * time.Second
+	cooledWithin      = hotCooldown + 2*time.Second
+	// The room next door's p99 during the storm must stay within
+	// neighbourP99Allowed × its quiet p99, or × neighbourP99Floor when the
+	// quiet p99 is below that: on this 2-core machine the quiet p99 is
+	// 0.6–1.1 ms, and a millisecond more is a few scheduler wake-ups of
+	// the four processes sharing it (the baseline of `make bench`
+	// BenchmarkChatStorm, a bare gin endpoint reading one Redis key, goes
+	// from 0.6 ms to 1.4–2.7 ms under this storm). The strict ratio is
+	// logged.
 	neighbourP99Floor   = 5 * time.Millisecond
-	neighbourP99Allowed = 2 // × the quiet p99 (or the floor): the issue's target, reported
-	// neighbourP99Ceiling is what the test enforces: on this 2-core box the
-	// load generator (700 clients, -race) and the server share the CPU, so
-	// the room next door queues for it (not for the storm's Redis
-	// connections: the room bulkhead keeps those apart). See the closing
-	// note of issue 10 for the figures.
-	neighbourP99Ceiling = 300 * time.Millisecond
+	neighbourP99Allowed = 2
 )
 
-// neighbours fetches a room from neighbourClients clients, each once every
-// neighbourEvery (paced to a schedule: a late fetch is sent at once, not
-// skipped), until stop; every answer is kept.
-type neighbours struct {
-	mu      sync.Mutex
-	samples []chatFetchResult
-	stop    chan struct{}
-	wg      sync.WaitGroup
+// nextDoorPlan is the room next door's clients: neighbourClients of them,
+// spread over neighbourEvery, each fetching once every neighbourEvery for
+// about lasting.
+func nextDoorPlan(tag string, lasting time.Duration) stormPlan {
+	return stormPlan{clients: neighbourClients, rampUp: neighbourEvery, think: neighbourEvery,
+		loops: int(lasting / neighbourEvery), timeout: stormFetchTimeout, clientPrefix: "neighbour-" + tag}
 }
 
-func startNeighbours(base, room string, client *http.Client, tag string) *neighbours {
-	n := &neighbours{stop: make(chan struct{})}
-	start := time.Now()
-	for c := range neighbourClients {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			id := fmt.Sprintf("neighbour-%s-%02d", tag, c)
-			// Spread the clients over the period.
-			next := start.Add(time.Duration(c) * neighbourEvery / neighbourClients)
-			for {
-				select {
-				case <-n.stop:
-					return
-				case <-time.After(time.Until(next)):
-				}
-				r := chatFetch(client, base, room, id)
-				n.mu.Lock()
-				n.samples = append(n.samples, r)
-				n.mu.Unlock()
-				next = next.Add(neighbourEvery)
-			}
-		}()
+// nextDoorSample is the room next door's fetches, classified.
+type nextDoorSample struct {
+	fetches []chatFetchResult
+	tally   chatTally
+	lat     latencies
+}
+
+// quietNextDoor measures the room next door alone for neighbourQuietFor.
+func quietNextDoor(t *testing.T, base, room string) *nextDoorSample {
+	t.Helper()
+	plan := nextDoorPlan("quiet", neighbourQuietFor)
+	q := &nextDoorSample{fetches: startStorm(t, base, room, plan).wait(t).fetches}
+	for _, r := range q.fetches {
+		q.tally.add(r)
+		q.lat = append(q.lat, r.Latency())
 	}
-	return n
+	return q
 }
 
-func (n *neighbours) end() []chatFetchResult {
-	close(n.stop)
-	n.wg.Wait()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.samples
+// stormBesideNextDoor runs the seed's storm against one room while the room
+// next door is fetched from 0.2 s before it to well after it, and returns
+// both runs once they have ended (collectStorm reads them).
+func stormBesideNextDoor(t *testing.T, base, storm, nextDoor string) (stormRun, nextRun *stormRun) {
+	t.Helper()
+	plan := stormPlan{clients: stormClients, rampUp: stormRampUp, loops: stormFetchesEach, think: stormThink, timeout: stormFetchTimeout, clientPrefix: "storm-client"}
+	lasts := plan.rampUp + time.Duration(plan.loops-1)*plan.think
+	nextRun = startStorm(t, base, nextDoor, nextDoorPlan("storm", 2*neighbourEvery+lasts+time.Second))
+	time.Sleep(2 * neighbourEvery) // the room next door is being fetched when the storm starts
+	stormRun = startStorm(t, base, storm, plan)
+	stormRun.exited(t)
+	nextRun.exited(t)
+	return stormRun, nextRun
+}
+
+// stormOutcome is a storm and the room next door around it.
+type stormOutcome struct {
+	gen, next                stormResult
+	tally                    chatTally // the storm's answers
+	lat                      latencies // the storm's
+	start, end               time.Time // the storm's first request, its last answer
+	duringTally, aroundTally chatTally // the room next door's: sent during the storm; all
+	duringLat                latencies
+}
+
+func collectStorm(t *testing.T, stormRun, nextRun *stormRun) *stormOutcome {
+	t.Helper()
+	o := &stormOutcome{gen: stormRun.wait(t), next: nextRun.wait(t)}
+	o.start, o.end = o.gen.fetches[0].Sent, o.gen.fetches[0].Done
+	for _, r := range o.gen.fetches {
+		o.tally.add(r)
+		o.lat = append(o.lat, r.Latency())
+		if r.Sent.Before(o.start) {
+			o.start = r.Sent
+		}
+		if r.Done.After(o.end) {
+			o.end = r.Done
+		}
+	}
+	for _, r := range o.next.fetches {
+		o.aroundTally.add(r)
+		if !r.Sent.Before(o.start) && !r.Sent.After(o.end) {
+			o.duringTally.add(r)
+			o.duringLat = append(o.duringLat, r.Latency())
+		}
+	}
+	return o
 }
 
 // TestChatStormTurnsTheRoomHotAndSparesItsNeighbour is the seed's plan,
-// reproduced: 700 concurrent clients × 10 fetches of one room. The room
-// turns hot within 2 s of the storm's start (the hot SSE event arrives),
-// fetches beyond the per-client rate get 429 with Retry-After, no fetch
-// gets a 5xx or times out, and the room cools (cooled event) within
-// cooldown + 2 s after the storm ends. A room next door, fetched normally
-// during the storm, is never throttled and its p99 stays within 2× its
-// quiet p99.
+// reproduced: 700 concurrent clients (started over 1 s) × 10 fetches of
+// one room. The room turns hot within 2 s of the storm's start (the hot
+// SSE event arrives), fetches beyond the per-client rate get 429 with
+// Retry-After, no fetch gets a 5xx or times out, and the room cools
+// (cooled event) within cooldown + 2 s after the storm ends. A room next
+// door, fetched normally during the storm, is never throttled and its p99
+// stays within 2× its quiet p99 (2 × 5 ms when that is below 5 ms; the
+// strict ratio is logged).
 func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	stack := newAlertStack(t)
 	sv := stack.serve(t, "surge", "") // every role, the default hot settings
@@ -106,97 +142,41 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	chatWaitMessages(t, sv.URL, nextDoor, 3)
 	stream := openChatStream(t, sv.URL+"/v1/rooms/"+storm+"/stream")
 
-	// The room next door has connections of its own (as its own users
-	// would): it is measured, never queued behind the storm's client pool.
-	neighbourClient := &http.Client{Timeout: stormFetchTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * neighbourClients}}
-	stormClient := &http.Client{Timeout: stormFetchTimeout, Transport: &http.Transport{MaxIdleConns: 2 * stormClients, MaxIdleConnsPerHost: 2 * stormClients}}
-	defer neighbourClient.CloseIdleConnections()
-	defer stormClient.CloseIdleConnections()
-
 	// The quiet p99 of the room next door.
-	quietRun := startNeighbours(sv.URL, nextDoor, neighbourClient, "quiet")
-	time.Sleep(neighbourQuietFor)
-	quiet := quietRun.end()
-	var quietTally chatTally
-	var quietLat latencies
-	for _, r := range quiet {
-		quietTally.add(r)
-		quietLat = append(quietLat, r.Latency())
-	}
-	t.Logf("next door, quiet (%d clients, one fetch each per %s, %s): %s; %s", neighbourClients, neighbourEvery, neighbourQuietFor, quietLat, &quietTally)
-	if quietTally.count(fetchOK) != len(quiet) {
-		t.Fatalf("quiet fetches of the room next door were not all 200: %s", &quietTally)
+	quiet := quietNextDoor(t, sv.URL, nextDoor)
+	quietLat := quiet.lat
+	t.Logf("next door, quiet (%d clients, one fetch each per %s, %s): %s; %s", neighbourClients, neighbourEvery, neighbourQuietFor, quietLat, &quiet.tally)
+	if quiet.tally.count(fetchOK) != len(quiet.fetches) {
+		t.Fatalf("quiet fetches of the room next door were not all 200: %s", &quiet.tally)
 	}
 
-	// The storm, with the room next door fetched the same way meanwhile.
-	var stormTally chatTally
-	var firstSent, lastDone atomic.Int64 // UnixNano
-	firstSent.Store(1<<63 - 1)
-	var stormLat latencies
-	var latMu sync.Mutex
+	// The storm, with the room next door fetched the same way meanwhile
+	// (from 0.2 s before the storm to well after it); each from a process
+	// of its own.
 	probe := startLagProbe()
 	// Evidence for a failure: surge's own histogram of the fetch route
 	// (both rooms share the series) says how much of what the clients see
-	// is spent inside the server, the test process's CPU time and
-	// scheduling lag how much the load generator (-race) starves itself.
+	// is spent inside the server; the CPU times and this process's
+	// scheduling lag say who else had the machine.
 	const fetchSeries = `surge_http_request_duration_seconds_bucket{method="GET",route="/v1/rooms/:roomId/messages"`
 	hist0 := serverHistogram(sv.URL, fetchSeries)
 	selfCPU0, serverCPU0, redisCPU0 := cpuTime(os.Getpid()), cpuTime(sv.cmd.Process.Pid), redisCPU(t)
-	during := startNeighbours(sv.URL, nextDoor, neighbourClient, "storm")
-	time.Sleep(2 * neighbourEvery) // the room next door is being fetched when the storm starts
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	for c := range stormClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f := newRawFetcher(sv.URL, storm, fmt.Sprintf("storm-client-%03d", c))
-			defer f.close()
-			<-release
-			start := time.Now()
-			for k := range stormFetchesEach {
-				// JMeter's threads with a think time: each client asks
-				// every stormThink, so the storm lasts about 2 s (at full
-				// speed this server answers all 7,000 in under a second,
-				// before any detector that looks once a second could act).
-				time.Sleep(time.Until(start.Add(time.Duration(k) * stormThink)))
-				r := f.fetch(stormFetchTimeout)
-				atomicMin(&firstSent, r.Sent.UnixNano())
-				atomicMax(&lastDone, r.Done.UnixNano())
-				stormTally.add(r)
-				latMu.Lock()
-				stormLat = append(stormLat, r.Latency())
-				latMu.Unlock()
-			}
-		}()
-	}
-	released := time.Now()
-	close(release)
-	wg.Wait()
-	stormStart, stormEnd := time.Unix(0, firstSent.Load()), time.Unix(0, lastDone.Load())
-	time.Sleep(2 * neighbourEvery) // and still after it ends
-	duringAll := during.end()
+	stormRun, nextRun := stormBesideNextDoor(t, sv.URL, storm, nextDoor)
 	selfCPU, serverCPU, redisUsed := cpuTime(os.Getpid())-selfCPU0, cpuTime(sv.cmd.Process.Pid)-serverCPU0, redisCPU(t)-redisCPU0
 	lags := probe.end()
 	hist1 := serverHistogram(sv.URL, fetchSeries)
-	stormFor := stormEnd.Sub(stormStart)
-
-	var duringTally, aroundTally chatTally
-	var duringLat latencies
-	for _, r := range duringAll {
-		aroundTally.add(r)
-		if !r.Sent.Before(stormStart) && !r.Sent.After(stormEnd) {
-			duringTally.add(r)
-			duringLat = append(duringLat, r.Latency())
-		}
-	}
-	t.Logf("storm: %d clients × %d fetches, released %s, first request sent %s later, last answer %s after it (%.0f fetches/s)",
-		stormClients, stormFetchesEach, released.Format("15:04:05.000"), stormStart.Sub(released), stormFor, float64(stormTally.total())/stormFor.Seconds())
-	t.Logf("storm answers: %s", &stormTally)
+	st := collectStorm(t, stormRun, nextRun)
+	gen, next, duringAll := st.gen, st.next, st.next.fetches
+	stormTally, stormLat, stormStart, stormEnd, stormFor := &st.tally, st.lat, st.start, st.end, st.end.Sub(st.start)
+	duringTally, aroundTally, duringLat := &st.duringTally, &st.aroundTally, st.duringLat
+	t.Logf("storm: %d clients started over %s × %d fetches, one per %s each, from a process of its own: ramp-up began %s, first request sent %s later, last answer %s after it (%.0f fetches/s)",
+		stormClients, stormRampUp, stormFetchesEach, stormThink, gen.began.Format("15:04:05.000"), stormStart.Sub(gen.began), stormFor, float64(stormTally.total())/stormFor.Seconds())
+	t.Logf("storm answers: %s", stormTally)
 	t.Logf("storm latencies: %s", stormLat)
-	t.Logf("next door during the storm: %s; %s (all of its fetches from 0.2s before to 0.2s after: %s)", duringLat, &duringTally, &aroundTally)
-	t.Logf("CPU over the storm (%s, and 0.2s on either side): this test process (the load generator, -race) %s, surge %s, Redis %s; this process's scheduling lag (2ms sleeps): %s; machine load %s",
-		stormFor.Round(time.Millisecond), selfCPU, serverCPU, redisUsed.Round(time.Millisecond), lags, machineLoad())
+	t.Logf("next door during the storm: %s; %s (all of its fetches, from 0.2s before the storm to %s after it: %s)",
+		duringLat, duringTally, duringAll[len(duringAll)-1].Sent.Sub(stormEnd).Round(time.Millisecond), aroundTally)
+	t.Logf("CPU over the storm (%s, and about 1s around it): the storm's generator %s, the room next door's %s, this test process (-race) %s, surge %s, Redis %s; this process's scheduling lag (2ms sleeps): %s; machine load %s",
+		stormFor.Round(time.Millisecond), gen.cpu, next.cpu, selfCPU, serverCPU, redisUsed.Round(time.Millisecond), lags, machineLoad())
 	t.Logf("server-side fetch latencies over the storm, both rooms (surge_http_request_duration_seconds): %s", histogramDelta(hist0, hist1))
 	t.Logf("the storm started %s into its second (the detector reads the counts 50ms after each second boundary)",
 		stormStart.Sub(stormStart.Truncate(time.Second)).Round(time.Millisecond))
@@ -216,6 +196,7 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 		}
 	}
 	t.Logf("next door during the storm, sent before the hot event arrived (no throttling yet): %s; after it: %s", beforeHot, afterHot)
+	t.Logf("the room next door's slowest fetches during the storm: %s", slowest(duringAll, stormStart, stormEnd, 5))
 
 	// The cooled event, within cooldown + 2 s of the storm's last answer.
 	cooled := stream.waitFor(t, "cooled", cooledWithin+30*time.Second)
@@ -230,46 +211,57 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	t.Logf("events table: %s: %d room_became_hot, %d room_cooled_down; %s: %d room_became_hot; stream: %s",
 		storm, becameHot, cooledDown, nextDoor, nextDoorHot, stream.summary())
 
+	// The same storm against the baseline, for scale: a bare gin endpoint
+	// reading one Redis key, serving the very pages Surge served.
+	pages := map[string][]byte{}
+	for _, room := range []string{storm, nextDoor} {
+		pages[room] = chatPageBody(t, sv.URL, room)
+	}
+	bare := startBaseline(t, pages)
+	bareQuiet := quietNextDoor(t, bare, nextDoor)
+	bareStorm, bareNext := stormBesideNextDoor(t, bare, storm, nextDoor)
+	bareOut := collectStorm(t, bareStorm, bareNext)
+	t.Logf("baseline, the same storm: %s; the room next door quiet %s, during the storm %s (%s)", &bareOut.tally, bareQuiet.lat, bareOut.duringLat, &bareOut.duringTally)
+
 	// The verdicts.
 	if hotAfter > hotWithin {
 		t.Errorf("the hot event arrived %s after the storm started, want ≤ %s", hotAfter, hotWithin)
 	}
 	if n := stormTally.count(fetchThrottled); n < 1 {
-		t.Errorf("no storm fetch was throttled (429): %s", &stormTally)
+		t.Errorf("no storm fetch was throttled (429): %s", stormTally)
 	}
 	if n := stormTally.count(fetchBad429); n > 0 {
-		t.Errorf("%d 429s without a valid Retry-After, Link or room_hot code: %s", n, &stormTally)
+		t.Errorf("%d 429s without a valid Retry-After, Link or room_hot code: %s", n, stormTally)
 	}
 	for _, k := range []chatFetchKind{fetch5xx, fetchTimeout, fetchTransport, fetchOther} {
 		if n := stormTally.count(k); n > 0 {
-			t.Errorf("%d storm fetches got %s: %s", n, k, &stormTally)
+			t.Errorf("%d storm fetches got %s: %s", n, k, stormTally)
 		}
 	}
 	if got := stormTally.total(); got != stormClients*stormFetchesEach {
 		t.Errorf("%d storm fetches answered, want %d", got, stormClients*stormFetchesEach)
 	}
 	if n := aroundTally.count(fetchOK); n != aroundTally.total() {
-		t.Errorf("the room next door was not always answered 200 (never throttled): %s", &aroundTally)
+		t.Errorf("the room next door was not always answered 200 (never throttled): %s", aroundTally)
 	}
 	if len(duringLat) < 20 {
 		t.Errorf("only %d fetches of the room next door during the storm: too few to measure", len(duringLat))
 	}
-	// A quiet p99 of a few hundred microseconds would make the bound the
-	// noise of one scheduler tick: below 5 ms the bound is 2 × 5 ms.
-	base := quietLat.pct(0.99)
-	if base < neighbourP99Floor {
-		t.Logf("the quiet p99 %s is below %s: the bound is %d × %s = %s", base, neighbourP99Floor, neighbourP99Allowed, neighbourP99Floor, neighbourP99Allowed*neighbourP99Floor)
-		base = neighbourP99Floor
+	quietP99, p99 := quietLat.pct(0.99), duringLat.pct(0.99)
+	strict := "within"
+	if p99 > neighbourP99Allowed*quietP99 {
+		strict = "beyond"
 	}
-	p99 := duringLat.pct(0.99)
-	verdict := "MET"
-	if p99 > neighbourP99Allowed*base {
-		verdict = "MISSED"
+	t.Logf("the room next door: p99 %s during the storm, %s quiet: %.2f× (%s %d×); p90 %s and %s, p50 %s and %s; the baseline's: p99 %s and %s, %.2f×",
+		p99, quietP99, float64(p99)/float64(quietP99), strict, neighbourP99Allowed,
+		duringLat.pct(0.9), quietLat.pct(0.9), duringLat.pct(0.5), quietLat.pct(0.5),
+		bareOut.duringLat.pct(0.99), bareQuiet.lat.pct(0.99), float64(bareOut.duringLat.pct(0.99))/float64(bareQuiet.lat.pct(0.99)))
+	if n := bareOut.tally.count(fetchOK); n != stormClients*stormFetchesEach {
+		t.Errorf("the baseline answered %d of the storm's fetches 200, want all: %s", n, &bareOut.tally)
 	}
-	t.Logf("target: the room next door's p99 during the storm ≤ %d × %s = %s: %s (p99 %s, p50 %s; quiet p99 %s, p50 %s)",
-		neighbourP99Allowed, base, neighbourP99Allowed*base, verdict, p99, duringLat.pct(0.5), quietLat.pct(0.99), quietLat.pct(0.5))
-	if p99 > neighbourP99Ceiling {
-		t.Errorf("the room next door's p99 during the storm is %s, want ≤ %s", p99, neighbourP99Ceiling)
+	if bound := neighbourP99Allowed * max(quietP99, neighbourP99Floor); p99 > bound {
+		t.Errorf("the room next door's p99 during the storm is %s, want ≤ %d × max(quiet p99 %s, %s) = %s",
+			p99, neighbourP99Allowed, quietP99, neighbourP99Floor, bound)
 	}
 	if cooledAfter > cooledWithin {
 		t.Errorf("the cooled event arrived %s after the storm ended, want ≤ %s", cooledAfter, cooledWithin)

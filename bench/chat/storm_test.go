@@ -34,7 +34,7 @@ type stormKnobs struct {
 	clients, fetches, neighbours, messages int
 	sustainedMax                           int
 	every, quiet, maxDur, timeout          time.Duration
-	sustained, think                       time.Duration
+	sustained, think, rampUp               time.Duration
 	sides                                  []string
 	shapes                                 []stormShape
 	settings                               []string // extra Surge settings, "K", "V", ...
@@ -42,12 +42,13 @@ type stormKnobs struct {
 
 // stormShape is one storm: clients fetching room fetches times each, or
 // until dur has passed since the storm began (0: no time limit but the
-// cap); with a think time, client fetch k is sent think*k after the storm
-// began (or at once if the client is late), else back to back.
+// cap). Client c starts c/clients of the ramp-up after the storm began; with
+// a think time, its fetch k is sent think*k after it started (or at once if
+// the client is late), else back to back.
 type stormShape struct {
-	name, room string
-	fetches    int
-	dur, think time.Duration
+	name, room         string
+	fetches            int
+	dur, think, rampUp time.Duration
 }
 
 // The room next door.
@@ -124,10 +125,12 @@ type roomView struct {
 // per 100 ms each (100 fetches/s, half the threshold: it never turns hot).
 // Two storms, one after the other, each on a room of its own:
 //
-//   - seed: 10 fetches per client (7,000), one every 200 ms (JMeter's
-//     threads with a think time, as e2e/chat_storm_test.go: about 2 s; back
-//     to back, this machine answers all 7,000 in about a second, before a
-//     detector that looks once a second has made the room hot);
+//   - seed: the seed's "threads 700, 1, loop 10": the clients started
+//     evenly over a ramp-up of 1 s, 10 fetches each (7,000), one every
+//     200 ms (JMeter's threads with a think time, as e2e/chat_storm_test.go:
+//     about 3 s; back to back, this machine answers all 7,000 in about a
+//     second, before a detector that looks once a second has made the room
+//     hot);
 //   - sustained: back to back for 8 s, so that the room is hot for most of
 //     the storm whatever the machine's speed.
 //
@@ -158,7 +161,8 @@ type roomView struct {
 //
 // Knobs: BENCH_CHAT_STORM_CLIENTS (700), BENCH_CHAT_STORM_FETCHES (10, the
 // seed storm's per client), BENCH_CHAT_STORM_THINK (200ms, the seed storm's;
-// 0: back to back), BENCH_CHAT_SUSTAINED (8s) and
+// 0: back to back), BENCH_CHAT_STORM_RAMPUP (1s, the seed storm's; 0: every
+// client at once), BENCH_CHAT_SUSTAINED (8s) and
 // BENCH_CHAT_SUSTAINED_MAX (2000 fetches per client, a cap),
 // BENCH_CHAT_NEIGHBOURS (10), BENCH_CHAT_NEIGHBOUR_EVERY (100ms),
 // BENCH_CHAT_QUIET (5s: the room next door measured alone first),
@@ -175,6 +179,7 @@ func BenchmarkChatStorm(b *testing.B) {
 		sustained:    benchkit.EnvDuration(b, "BENCH_CHAT_SUSTAINED", 8*time.Second),
 		sustainedMax: benchkit.EnvInt(b, "BENCH_CHAT_SUSTAINED_MAX", 2000),
 		think:        benchkit.EnvDurationOrZero(b, "BENCH_CHAT_STORM_THINK", 200*time.Millisecond),
+		rampUp:       benchkit.EnvDurationOrZero(b, "BENCH_CHAT_STORM_RAMPUP", time.Second),
 		neighbours:   benchkit.EnvInt(b, "BENCH_CHAT_NEIGHBOURS", 10),
 		messages:     benchkit.EnvInt(b, "BENCH_CHAT_MESSAGES", 10),
 		every:        benchkit.EnvDuration(b, "BENCH_CHAT_NEIGHBOUR_EVERY", 100*time.Millisecond),
@@ -192,7 +197,7 @@ func BenchmarkChatStorm(b *testing.B) {
 	for _, s := range strings.Split(envOr("BENCH_CHAT_STORM_SHAPES", "seed,sustained"), ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "seed":
-			k.shapes = append(k.shapes, stormShape{name: "seed", room: "storm", fetches: k.fetches, think: k.think})
+			k.shapes = append(k.shapes, stormShape{name: "seed", room: "storm", fetches: k.fetches, think: k.think, rampUp: k.rampUp})
 		case "sustained":
 			k.shapes = append(k.shapes, stormShape{name: "sustained", room: "storm-sustained", fetches: k.sustainedMax, dur: k.sustained})
 		case "":
@@ -434,13 +439,13 @@ func runStorm(s *stormSide, base string, k stormKnobs, nclient *http.Client) {
 			id := fmt.Sprintf("storm-client-%03d", c)
 			mine := make([]fetch, 0, min(s.shape.fetches, 64))
 			<-release
+			// JMeter starts the threads of a ramp-up evenly over it.
+			first := began.Add(time.Duration(c) * s.shape.rampUp / time.Duration(k.clients))
 			for i := 0; i < s.shape.fetches && ctx.Err() == nil; i++ {
 				if s.shape.dur > 0 && time.Since(began) >= s.shape.dur {
 					break
 				}
-				if s.shape.think > 0 {
-					time.Sleep(time.Until(began.Add(time.Duration(i) * s.shape.think)))
-				}
+				time.Sleep(time.Until(first.Add(time.Duration(i) * s.shape.think)))
 				mine = append(mine, doFetch(ctx, sclient, base, s.shape.room, id, s.epoch))
 			}
 			perClient[c] = mine
@@ -706,8 +711,8 @@ func hotListed(client *http.Client, base, room string) (bool, error) {
 
 func reportStorm(b *testing.B, k stormKnobs, sides []*stormSide) {
 	t := &benchkit.Table{
-		Title: fmt.Sprintf("Chat storm (%d clients fetching one room: seed = %d fetches each, one per %s; sustained = back to back for %s; %d clients each fetching the room next door every %s; client and server in this process, GOMAXPROCS=%d%s)",
-			k.clients, k.fetches, k.think, k.sustained, k.neighbours, k.every, runtime.GOMAXPROCS(0), settingsNote(k.settings)),
+		Title: fmt.Sprintf("Chat storm (%d clients fetching one room: seed = started over %s, %d fetches each, one per %s; sustained = back to back for %s; %d clients each fetching the room next door every %s; client and server in this process, GOMAXPROCS=%d%s)",
+			k.clients, k.rampUp, k.fetches, k.think, k.sustained, k.neighbours, k.every, runtime.GOMAXPROCS(0), settingsNote(k.settings)),
 		Head: []string{"endpoint", "fetches", "took", "fetches/s", "p50", "p90", "p99", "max", "2xx", "429", "5xx", "timeout/err", "next door p50", "next door p99", "next door quiet p99", "p50/base", "p99/base", "next door p99/base"},
 	}
 	h := &benchkit.Table{
