@@ -275,6 +275,8 @@ func startBaseline(t *testing.T, pages map[string][]byte) string {
 			return "http://" + addr
 		}
 		if time.Now().After(deadline) {
+			cmd.Process.Kill() //nolint:errcheck // it may have ended
+			cmd.Wait()         //nolint:errcheck // and its stderr is whole
 			t.Fatalf("the baseline did not come up on %s: %s", addr, stderr.Bytes())
 		}
 	}
