@@ -66,7 +66,7 @@ func (m *Alerts) Configure(r *config.Reader) {
 		r.Failf("SURGE_RESIDENT_JWT_SECRET must be at least 32 bytes (HS256)")
 	}
 	m.Heartbeat = r.Duration("SURGE_STOMP_HEARTBEAT", 10*time.Second, 0, 10*time.Minute)
-	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
+	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 2*push.MaxBatch, 1_000_000) // room for two coalesced batches
 	m.ConnectTimeout = r.Duration("SURGE_STOMP_CONNECT_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute)
 	m.ClaimGrace = r.Duration("SURGE_ALERT_CLAIM_GRACE", 10*time.Second, 10*time.Millisecond, time.Hour)
 	m.ClaimInterval = r.Duration("SURGE_ALERT_CLAIM_INTERVAL", 2*time.Second, 10*time.Millisecond, time.Hour)

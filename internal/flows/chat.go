@@ -74,7 +74,7 @@ func (m *Chat) Configure(r *config.Reader) {
 		r.Failf("SURGE_HOT_FETCH_RATE=%g: the limiter keeps rates to a thousandth of a fetch a second; use 0 (no throttling) or at least 0.001", m.FetchRate)
 	}
 	m.Burst = r.Int("SURGE_HOT_FETCH_BURST", 2, 1, 1_000_000)
-	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 8, 1_000_000)
+	m.Buffer = r.Int("SURGE_PUSH_BUFFER", 256, 2*push.MaxBatch, 1_000_000) // room for two coalesced batches
 	m.ResendGrace = r.Duration("SURGE_CHAT_RESEND_GRACE", time.Minute, 10*time.Millisecond, 24*time.Hour)
 	m.ResendInterval = r.Duration("SURGE_CHAT_RESEND_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour)
 	m.RoomConcurrency = r.Int("SURGE_CHAT_ROOM_CONCURRENCY", 8, 0, 10_000)

@@ -52,6 +52,11 @@ type Hub struct {
 	pending    map[string][]*Message // guarded by mu
 }
 
+// MaxBatch is the most messages a coalesced batch holds: a batch is handed
+// to each subscriber in a row, so a subscriber's buffer (SURGE_PUSH_BUFFER,
+// 256) must hold one with room to spare.
+const MaxBatch = 64
+
 // SetCoalescing makes the messages of a key with at least subscribers
 // subscribers wait up to linger and reach them together (0: never). Every
 // message wakes every subscriber's goroutine and costs it a write; in a
@@ -239,7 +244,16 @@ func (h *Hub) Publish(m Message) int {
 	// A batch being gathered takes every later message of its key, so
 	// that the order holds.
 	if batch, gathering := h.pending[m.Key]; gathering || (h.linger > 0 && h.coalesceAt > 0 && len(set) >= h.coalesceAt) {
-		h.pending[m.Key] = append(batch, msg)
+		batch = append(batch, msg)
+		if len(batch) >= MaxBatch {
+			// Out at once: handed over in a row, a longer batch would
+			// overflow the buffer of a subscriber that keeps up. (The
+			// linger's timer flushes whatever gathers after it, early.)
+			delete(h.pending, m.Key)
+			h.deliver(set, batch...)
+			return len(set)
+		}
+		h.pending[m.Key] = batch
 		if !gathering {
 			time.AfterFunc(h.linger, func() { h.flush(m.Key) })
 		}

@@ -190,3 +190,47 @@ func TestCoalescingBatchesTheBusyKeysOnly(t *testing.T) {
 		t.Fatal("a key back below the mark still waited")
 	}
 }
+
+// A batch that reaches MaxBatch goes out at once: handed over in a row, a
+// longer one would overflow the buffer of a subscriber that keeps up.
+func TestACoalescedBatchGoesOutAtMaxBatch(t *testing.T) {
+	h := newHub(t)
+	const linger = 80 * time.Millisecond
+	h.SetCoalescing(1, linger)
+	s := h.Subscribe("room/busy", push.MaxBatch+8)
+	for p := int64(1); p <= push.MaxBatch; p++ {
+		h.Publish(push.Message{Key: "room/busy", Position: p})
+	}
+	if n := len(s.C()); n != push.MaxBatch {
+		t.Fatalf("after %d messages the subscriber holds %d, want the full batch at once", push.MaxBatch, n)
+	}
+	for p := int64(1); p <= push.MaxBatch; p++ {
+		if m := <-s.C(); m.Position != p {
+			t.Fatalf("got %d, want %d", m.Position, p)
+		}
+	}
+	// The next ones gather again, and the subscriber (which kept up) stays.
+	for p := int64(push.MaxBatch + 1); p <= push.MaxBatch+10; p++ {
+		h.Publish(push.Message{Key: "room/busy", Position: p})
+	}
+	if n := len(s.C()); n != 0 {
+		t.Fatalf("%d messages went out before the linger", n)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(s.C()) < 10 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for p := int64(push.MaxBatch + 1); p <= push.MaxBatch+10; p++ {
+		select {
+		case m := <-s.C():
+			if m.Position != p {
+				t.Fatalf("got %d, want %d", m.Position, p)
+			}
+		default:
+			t.Fatalf("message %d never came", p)
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("the subscriber was dropped: %v", err)
+	}
+}
