@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +31,7 @@ type SubmitChatHandler struct {
 	// Pending records each command until its event is projected (nil: no
 	// record): SettleChatCommands sends again what Kafka lost.
 	Pending PendingChatCommands
+	Logger  *slog.Logger // may be nil
 }
 
 // SubmitMessage is a user's message to a room.
@@ -92,29 +94,43 @@ func (h SubmitChatHandler) Reaction(ctx context.Context, r SubmitReaction) error
 	return h.send(ctx, cmd.Key(), pendingChatCommand{React: &cmd}, cmd)
 }
 
-// send records the command as pending, then sends it. A message not sent
-// is forgotten again: the client was told 503 and posts it anew (under a
-// new id), so it must not be posted later as well. A reaction not sent
-// stays pending: its key is the same for every request of it, so the
-// record may be a retry's that went through; sent again later, it is
-// still recorded once, which is what the user asked for.
+// send records the command as pending, then sends it. A record Redis did
+// not take does not stop the command: Kafka is where it is kept, the
+// record only guards against Kafka losing it, and Redis is never what the
+// write path waits for. A message not sent is forgotten again: the client
+// was told 503 and posts it anew (under a new id), so it must not be
+// posted later as well. A reaction not sent stays pending: its key is the
+// same for every request of it, so the record may be a retry's that went
+// through; sent again later, it is still recorded once, which is what the
+// user asked for.
 func (h SubmitChatHandler) send(ctx context.Context, key string, pending pendingChatCommand, cmd any) error {
+	recorded := false
 	if h.Pending != nil {
 		body, err := json.Marshal(pending)
 		if err != nil {
 			return err
 		}
 		if err := h.Pending.Add(ctx, key, body, time.Now()); err != nil {
-			return err
+			h.logger().Warn("a chat command is sent without its pending record (Redis did not take it): if Kafka loses it, nothing sends it again",
+				"key", key, "error", err)
+		} else {
+			recorded = true
 		}
 	}
 	if err := h.Commands.Send(ctx, cmd); err != nil {
-		if h.Pending != nil && pending.Post != nil {
+		if recorded && pending.Post != nil {
 			h.Pending.Done(context.WithoutCancel(ctx), key) //nolint:errcheck // at worst it is posted later as well
 		}
 		return err
 	}
 	return nil
+}
+
+func (h SubmitChatHandler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
 }
 
 func (h SubmitChatHandler) roomExists(ctx context.Context, roomID string) error {

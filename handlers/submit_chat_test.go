@@ -48,3 +48,40 @@ func TestACommandNotSentIsForgottenOnlyIfItIsAMessage(t *testing.T) {
 		t.Fatalf("added %v, forgotten %v; want both added and only the message forgotten", pending.added, pending.done)
 	}
 }
+
+type brokenPending struct{ pendingLog }
+
+func (p *brokenPending) Add(context.Context, string, []byte, time.Time) error {
+	return errors.New("redis down")
+}
+
+// Redis not taking the pending record does not stop a message or a
+// reaction: Kafka is where the command is kept.
+func TestACommandIsSentWhenRedisDoesNotTakeItsRecord(t *testing.T) {
+	ctx := context.Background()
+	known := NewKnownRooms(10)
+	known.Add("lobby", nil)
+	pending := &brokenPending{}
+	commands := &sender{}
+	h := SubmitChatHandler{FastPath: knownMessage{}, Known: known, Commands: commands, Pending: pending}
+	id, err := h.Message(ctx, SubmitMessage{RoomID: "lobby", UserID: "ann", Text: "hi"})
+	if err != nil || id == "" {
+		t.Fatalf("the message was refused: id %q, %v", id, err)
+	}
+	react := SubmitReaction{RoomID: "lobby", MessageID: "0b7e2f4e-3a4f-4c1a-9d0e-8f6b2a1c5d3e", UserID: "ann", Emoji: "👍"}
+	if err := h.Reaction(ctx, react); err != nil {
+		t.Fatalf("the reaction was refused: %v", err)
+	}
+	if len(commands.sent) != 2 {
+		t.Fatalf("%d commands sent, want 2", len(commands.sent))
+	}
+	if p, ok := commands.sent[0].(chat.PostMessage); !ok || p.MessageID != id || p.Text != "hi" {
+		t.Fatalf("first command %#v, want PostMessage %s", commands.sent[0], id)
+	}
+	if r, ok := commands.sent[1].(chat.AddReaction); !ok || r.Emoji != "👍" || r.MessageID != react.MessageID {
+		t.Fatalf("second command %#v, want the reaction", commands.sent[1])
+	}
+	if len(pending.done) != 0 {
+		t.Fatalf("records forgotten: %v, want none (none was written)", pending.done)
+	}
+}

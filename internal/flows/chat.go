@@ -133,7 +133,7 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 		}
 		parts.Routes = api.Rooms{
 			Create: handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
-			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Known: known, Commands: p.Commands, Pending: pending},
+			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Known: known, Commands: p.Commands, Pending: pending, Logger: p.Logger},
 			Fetch: handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst,
 				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency), Shortcut: shortcut},
 			Queries:      handlers.ChatQueries{ReadModel: redisChat, Rooms: repo, Window: m.Window},
