@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +110,7 @@ func (k chatFetchKind) String() string { return fetchKindNames[k] }
 
 // chatFetchResult is one fetch.
 type chatFetchResult struct {
+	Client     int // stormgen's thread number (0 for chatFetch)
 	Kind       chatFetchKind
 	Status     int
 	RetryAfter int
@@ -212,7 +212,17 @@ type stormResult struct {
 // built once, without -race.
 var tools struct {
 	sync.Mutex
+	dir   string            // where they are built (removeTools)
 	built map[string]string // name -> binary
+}
+
+// removeTools removes the tools built (TestMain, after the tests).
+func removeTools() {
+	tools.Lock()
+	defer tools.Unlock()
+	if tools.dir != "" {
+		os.RemoveAll(tools.dir)
+	}
 }
 
 func tool(t *testing.T, name string) string {
@@ -222,9 +232,12 @@ func tool(t *testing.T, name string) string {
 	if bin, ok := tools.built[name]; ok {
 		return bin
 	}
-	dir, err := os.MkdirTemp("", "surge-e2e-"+name)
-	testenv.Must(t, err, "a directory for %s", name)
-	bin := filepath.Join(dir, name)
+	if tools.dir == "" {
+		dir, err := os.MkdirTemp("", "surge-e2e-tools")
+		testenv.Must(t, err, "a directory for the tools")
+		tools.dir = dir
+	}
+	bin := filepath.Join(tools.dir, name)
 	if out, err := exec.Command("go", "build", "-o", bin, "./"+name).CombinedOutput(); err != nil {
 		t.Fatalf("building %s: %v: %s", name, err, out)
 	}
@@ -264,10 +277,12 @@ func startBaseline(t *testing.T, pages map[string][]byte) string {
 	cmd := exec.Command(tool(t, "baseline"), "-addr", addr, "-redis", testenv.RedisURL(), "-prefix", prefix)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe() // closed, or this process gone: the baseline stops
+	testenv.Must(t, err, "the baseline's stdin")
 	testenv.Must(t, cmd.Start(), "start the baseline")
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have ended
-		cmd.Wait()                          //nolint:errcheck
+		stdin.Close()
+		cmd.Wait() //nolint:errcheck // it may have ended
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if res, err := alertHTTP.Get("http://" + addr + "/healthz"); err == nil {
@@ -275,8 +290,8 @@ func startBaseline(t *testing.T, pages map[string][]byte) string {
 			return "http://" + addr
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill() //nolint:errcheck // it may have ended
-			cmd.Wait()         //nolint:errcheck // and its stderr is whole
+			stdin.Close()
+			cmd.Wait() //nolint:errcheck // and its stderr is whole
 			t.Fatalf("the baseline did not come up on %s: %s", addr, stderr.Bytes())
 		}
 	}
@@ -285,8 +300,9 @@ func startBaseline(t *testing.T, pages map[string][]byte) string {
 // startStorm starts the plan against a room; wait collects it.
 func startStorm(t *testing.T, base, room string, plan stormPlan) *stormRun {
 	t.Helper()
+	bin := tool(t, "stormgen")                                                                                 // built first: the plan's clock starts after
 	r := &stormRun{room: room, want: plan.clients * plan.loops, began: time.Now().Add(100 * time.Millisecond)} // the process is up by then
-	r.cmd = exec.Command(tool(t, "stormgen"), "-addr", strings.TrimPrefix(base, "http://"), "-room", room,
+	r.cmd = exec.Command(bin, "-addr", strings.TrimPrefix(base, "http://"), "-room", room,
 		"-clients", strconv.Itoa(plan.clients), "-rampup", plan.rampUp.String(), "-loops", strconv.Itoa(plan.loops),
 		"-think", plan.think.String(), "-timeout", plan.timeout.String(), "-client-prefix", plan.clientPrefix,
 		"-start", strconv.FormatInt(r.began.UnixNano(), 10))
@@ -322,6 +338,7 @@ func (r *stormRun) wait(t *testing.T) stormResult {
 	dec := json.NewDecoder(&r.stdout)
 	for dec.More() {
 		var f struct {
+			Client                 int
 			Sent, Done             int64
 			Status                 int
 			RetryAfter, Link, Body string
@@ -331,7 +348,7 @@ func (r *stormRun) wait(t *testing.T) stormResult {
 		if err := dec.Decode(&f); err != nil {
 			t.Fatalf("stormgen's output: %v", err)
 		}
-		fr := chatFetchResult{Sent: time.Unix(0, f.Sent), Done: time.Unix(0, f.Done)}
+		fr := chatFetchResult{Client: f.Client, Sent: time.Unix(0, f.Sent), Done: time.Unix(0, f.Done)}
 		switch {
 		case f.Timeout:
 			fr.Kind, fr.Detail = fetchTimeout, f.Error
@@ -344,6 +361,17 @@ func (r *stormRun) wait(t *testing.T) stormResult {
 	}
 	if len(res.fetches) != r.want {
 		t.Fatalf("stormgen reported %d fetches, want %d", len(res.fetches), r.want)
+	}
+	// A generator that started late sends its overdue fetches at once: not
+	// the plan.
+	first := res.fetches[0].Sent
+	for _, f := range res.fetches {
+		if f.Sent.Before(first) {
+			first = f.Sent
+		}
+	}
+	if late := first.Sub(r.began); late > 100*time.Millisecond {
+		t.Fatalf("stormgen sent its first fetch %s after the plan's start: its clients would catch up at once", late)
 	}
 	return res
 }
@@ -415,6 +443,55 @@ func (c *chatTally) String() string {
 
 // latencies are fetch latencies.
 type latencies []time.Duration
+
+// latestSent is when the last of fetches was sent.
+func latestSent(fetches []chatFetchResult) time.Time {
+	var last time.Time
+	for _, r := range fetches {
+		if r.Sent.After(last) {
+			last = r.Sent
+		}
+	}
+	return last
+}
+
+// overTheRate lists the clients that, among their fetches sent from from
+// on, got more 200s than a limiter of perSecond with burst lets through
+// (burst + perSecond × the span of those fetches, and one for the edges).
+func overTheRate(fetches []chatFetchResult, from time.Time, perSecond float64, burst int) []string {
+	type span struct {
+		ok          int
+		first, last time.Time
+	}
+	clients := map[int]*span{}
+	for _, r := range fetches {
+		if r.Sent.Before(from) {
+			continue
+		}
+		c := clients[r.Client]
+		if c == nil {
+			c = &span{first: r.Sent, last: r.Sent}
+			clients[r.Client] = c
+		}
+		if r.Sent.Before(c.first) {
+			c.first = r.Sent
+		}
+		if r.Sent.After(c.last) {
+			c.last = r.Sent
+		}
+		if r.Kind == fetchOK {
+			c.ok++
+		}
+	}
+	var over []string
+	for id, c := range clients {
+		if allowed := burst + int(perSecond*c.last.Sub(c.first).Seconds()) + 1; c.ok > allowed {
+			over = append(over, fmt.Sprintf("client %d: %d 200s in %s (at most %d)", id, c.ok, c.last.Sub(c.first).Round(time.Millisecond), allowed))
+		}
+	}
+	slices.Sort(over)
+	return over
+}
 
 // slowest lists the n slowest fetches sent from start to end: each one's
 // latency, when it was sent after start and how far into its second (the

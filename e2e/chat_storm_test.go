@@ -27,6 +27,8 @@ const (
 	neighbourEvery    = 100 * time.Millisecond // per client: 150 fetches/s in all, ¾ of the threshold (never hot)
 	neighbourQuietFor = 5 * time.Second
 	hotCooldown       = 10 * time.Second // SURGE_HOT_COOLDOWN's default
+	hotFetchRate      = 1.0              // SURGE_HOT_FETCH_RATE's default, per client
+	hotFetchBurst     = 2                // SURGE_HOT_FETCH_BURST's default
 	hotWithin         = 2 * time.Second
 	cooledWithin      = hotCooldown + 2*time.Second
 	// The room next door's p99 during the storm must stay within
@@ -174,7 +176,7 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	t.Logf("storm answers: %s", stormTally)
 	t.Logf("storm latencies: %s", stormLat)
 	t.Logf("next door during the storm: %s; %s (all of its fetches, from 0.2s before the storm to %s after it: %s)",
-		duringLat, duringTally, duringAll[len(duringAll)-1].Sent.Sub(stormEnd).Round(time.Millisecond), aroundTally)
+		duringLat, duringTally, latestSent(duringAll).Sub(stormEnd).Round(time.Millisecond), aroundTally)
 	t.Logf("CPU over the storm (%s, and about 1s around it): the storm's generator %s, the room next door's %s, this test process (-race) %s, surge %s, Redis %s; this process's scheduling lag (2ms sleeps): %s; machine load %s",
 		stormFor.Round(time.Millisecond), gen.cpu, next.cpu, selfCPU, serverCPU, redisUsed.Round(time.Millisecond), lags, machineLoad())
 	t.Logf("server-side fetch latencies over the storm, both rooms (surge_http_request_duration_seconds): %s", histogramDelta(hist0, hist1))
@@ -211,24 +213,18 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	t.Logf("events table: %s: %d room_became_hot, %d room_cooled_down; %s: %d room_became_hot; stream: %s",
 		storm, becameHot, cooledDown, nextDoor, nextDoorHot, stream.summary())
 
-	// The same storm against the baseline, for scale: a bare gin endpoint
-	// reading one Redis key, serving the very pages Surge served.
-	pages := map[string][]byte{}
-	for _, room := range []string{storm, nextDoor} {
-		pages[room] = chatPageBody(t, sv.URL, room)
-	}
-	bare := startBaseline(t, pages)
-	bareQuiet := quietNextDoor(t, bare, nextDoor)
-	bareStorm, bareNext := stormBesideNextDoor(t, bare, storm, nextDoor)
-	bareOut := collectStorm(t, bareStorm, bareNext)
-	t.Logf("baseline, the same storm: %s; the room next door quiet %s, during the storm %s (%s)", &bareOut.tally, bareQuiet.lat, bareOut.duringLat, &bareOut.duringTally)
-
 	// The verdicts.
 	if hotAfter > hotWithin {
 		t.Errorf("the hot event arrived %s after the storm started, want ≤ %s", hotAfter, hotWithin)
 	}
 	if n := stormTally.count(fetchThrottled); n < 1 {
 		t.Errorf("no storm fetch was throttled (429): %s", stormTally)
+	}
+	// Beyond the per-client rate, 429: from just after the room turned hot
+	// (the hot event and the read model's mark come from the same event),
+	// no client got more 200s than the limiter lets through.
+	if over := overTheRate(gen.fetches, hot.At.Add(500*time.Millisecond), hotFetchRate, hotFetchBurst); len(over) > 0 {
+		t.Errorf("%d storm clients got more 200s than %g/s (burst %d) once the room was hot, e.g. %s", len(over), hotFetchRate, hotFetchBurst, over[0])
 	}
 	if n := stormTally.count(fetchBad429); n > 0 {
 		t.Errorf("%d 429s without a valid Retry-After, Link or room_hot code: %s", n, stormTally)
@@ -244,6 +240,9 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	if n := aroundTally.count(fetchOK); n != aroundTally.total() {
 		t.Errorf("the room next door was not always answered 200 (never throttled): %s", aroundTally)
 	}
+	if last := latestSent(duringAll); last.Before(stormEnd) {
+		t.Errorf("the room next door's last fetch was sent %s before the storm's last answer: the storm's end went unmeasured", stormEnd.Sub(last))
+	}
 	if len(duringLat) < 20 {
 		t.Errorf("only %d fetches of the room next door during the storm: too few to measure", len(duringLat))
 	}
@@ -252,13 +251,9 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	if p99 > neighbourP99Allowed*quietP99 {
 		strict = "beyond"
 	}
-	t.Logf("the room next door: p99 %s during the storm, %s quiet: %.2f× (%s %d×); p90 %s and %s, p50 %s and %s; the baseline's: p99 %s and %s, %.2f×",
+	t.Logf("the room next door: p99 %s during the storm, %s quiet: %.2f× (%s %d×); p90 %s and %s, p50 %s and %s",
 		p99, quietP99, float64(p99)/float64(quietP99), strict, neighbourP99Allowed,
-		duringLat.pct(0.9), quietLat.pct(0.9), duringLat.pct(0.5), quietLat.pct(0.5),
-		bareOut.duringLat.pct(0.99), bareQuiet.lat.pct(0.99), float64(bareOut.duringLat.pct(0.99))/float64(bareQuiet.lat.pct(0.99)))
-	if n := bareOut.tally.count(fetchOK); n != stormClients*stormFetchesEach {
-		t.Errorf("the baseline answered %d of the storm's fetches 200, want all: %s", n, &bareOut.tally)
-	}
+		duringLat.pct(0.9), quietLat.pct(0.9), duringLat.pct(0.5), quietLat.pct(0.5))
 	if bound := neighbourP99Allowed * max(quietP99, neighbourP99Floor); p99 > bound {
 		t.Errorf("the room next door's p99 during the storm is %s, want ≤ %d × max(quiet p99 %s, %s) = %s",
 			p99, neighbourP99Allowed, quietP99, neighbourP99Floor, bound)
@@ -275,4 +270,21 @@ func TestChatStormTurnsTheRoomHotAndSparesItsNeighbour(t *testing.T) {
 	if h, c := stream.count("hot"), stream.count("cooled"); h != 1 || c != 1 {
 		t.Errorf("the stream carried %d hot and %d cooled events, want 1 and 1", h, c)
 	}
+
+	// The same storm against the baseline, for scale (logged, not judged):
+	// a bare gin endpoint reading one Redis key, serving the very pages
+	// Surge served.
+	t.Run("baseline", func(t *testing.T) {
+		pages := map[string][]byte{}
+		for _, room := range []string{storm, nextDoor} {
+			pages[room] = chatPageBody(t, sv.URL, room)
+		}
+		bare := startBaseline(t, pages)
+		bareQuiet := quietNextDoor(t, bare, nextDoor)
+		bareStorm, bareNext := stormBesideNextDoor(t, bare, storm, nextDoor)
+		out := collectStorm(t, bareStorm, bareNext)
+		q, d := bareQuiet.lat.pct(0.99), out.duringLat.pct(0.99)
+		t.Logf("baseline, the same storm: %s; the room next door quiet %s, during the storm %s (%s); p99 %s and %s: %.2f× (Surge's: %.2f×)",
+			&out.tally, bareQuiet.lat, out.duringLat, &out.duringTally, d, q, float64(d)/float64(q), float64(p99)/float64(quietP99))
+	})
 }

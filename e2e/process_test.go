@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeTools()
+	os.Exit(code)
 }
 
 func freePort(t *testing.T) int {

@@ -4,7 +4,8 @@
 // behind the server settings Surge uses. The same storm against it says
 // what this machine gives any endpoint, so the figures of Surge's room next
 // door can be read beside it. Built without -race, like the load
-// generator; it serves until SIGTERM or SIGINT.
+// generator; it serves until its standard input closes (the test holds the
+// other end: if the test dies, so does this), SIGTERM or SIGINT.
 //
 //	baseline -addr 127.0.0.1:8090 -redis redis://127.0.0.1:6379/0 -prefix test:
 package main
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -60,6 +62,10 @@ func main() {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	go func() {
+		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // returns when the test closes the pipe or dies
+		stop()
+	}()
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
