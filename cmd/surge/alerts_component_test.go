@@ -342,12 +342,12 @@ func TestBadStompGetsAnErrorFrame(t *testing.T) {
 	// Silent after the upgrade: an ERROR frame once SURGE_STOMP_CONNECT_TIMEOUT
 	// (1s here) passed, then the connection closes; a connected client
 	// without heart-beats is not timed out.
+	dialled := time.Now() // before the upgrade, so before the server's timer starts
 	silent, _, err := dialStomp(t, app.URL, "/ws", nil)
 	testenv.Must(t, err, "dial")
 	quiet, _, err := dialStomp(t, app.URL, "/ws", nil)
 	testenv.Must(t, err, "dial")
 	quiet.connect(t) // heart-beat 0,0
-	dialled := time.Now()
 	f := silent.waitFrame(t, 5*time.Second, func(f *stomp.Frame) bool { return f.Command == "ERROR" })
 	if took := time.Since(dialled); !strings.Contains(header(f, "message"), "no CONNECT") || took < 900*time.Millisecond || took > 3*time.Second {
 		t.Fatalf("silent client: ERROR %q after %s, want 'no CONNECT' after about 1s", header(f, "message"), took)
@@ -546,7 +546,7 @@ func TestNoticesLostOnTheirWayStillArrive(t *testing.T) {
 // for an "accepted" that would never come.
 func TestAClaimNothingDecidedIsSettledFromTheLedger(t *testing.T) {
 	cfg := testenv.Config(t)
-	cfg.Set("SURGE_ALERT_CLAIM_GRACE", "500ms")
+	cfg.Set("SURGE_ALERT_CLAIM_GRACE", "2s") // a re-sent command has 2 s to be handled before it is sent again
 	cfg.Set("SURGE_ALERT_CLAIM_INTERVAL", "100ms")
 	app := startApp(t, cfg, allRoles)
 	ctx := context.Background()
@@ -564,7 +564,11 @@ func TestAClaimNothingDecidedIsSettledFromTheLedger(t *testing.T) {
 		t.Fatalf("claims: accept %v, cancel %v", won, first)
 	}
 	// The fast path already answers for them.
-	app.do(t, "POST", "/v1/alerts/"+accepted+"/acceptances", map[string]string{"house": "303-0101"}).requireError(t, http.StatusConflict, "already_accepted")
+	late := app.do(t, "POST", "/v1/alerts/"+accepted+"/acceptances", map[string]string{"house": "303-0101"})
+	late.requireError(t, http.StatusConflict, "already_accepted")
+	if !strings.Contains(string(late.Body), "202-0101") {
+		t.Fatalf("a late acceptor was not told who holds the claim: %s", late.Body)
+	}
 	app.do(t, "POST", "/v1/alerts/"+cancelled+"/acceptances", map[string]string{"house": "303-0101"}).requireError(t, http.StatusConflict, "alert_cancelled")
 
 	testenv.Eventually(t, 15*time.Second, "both claims decided by their streams", func() bool {

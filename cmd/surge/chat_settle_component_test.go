@@ -20,7 +20,7 @@ import (
 // that went through are never sent again, and the record ends empty.
 func TestChatCommandsKafkaLostAreSentAgainAndRecordedOnce(t *testing.T) {
 	cfg := testenv.Config(t)
-	cfg.Set("SURGE_CHAT_RESEND_GRACE", "1s")
+	cfg.Set("SURGE_CHAT_RESEND_GRACE", "2s") // a re-sent command has 2 s to be recorded before it is sent again
 	cfg.Set("SURGE_CHAT_RESEND_INTERVAL", "100ms")
 	app := startApp(t, cfg, allRoles)
 	ctx := context.Background()

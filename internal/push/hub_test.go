@@ -142,7 +142,7 @@ func TestConcurrentSubscribersAndPublishers(t *testing.T) {
 // the order when the key falls below the mark.
 func TestCoalescingBatchesTheBusyKeysOnly(t *testing.T) {
 	h := newHub(t)
-	const linger = 80 * time.Millisecond
+	const linger = 300 * time.Millisecond // long beside a pause of the publishing goroutine under -race
 	h.SetCoalescing(3, linger)
 	var busy []*push.Subscription
 	for range 3 {
@@ -195,7 +195,7 @@ func TestCoalescingBatchesTheBusyKeysOnly(t *testing.T) {
 // longer one would overflow the buffer of a subscriber that keeps up.
 func TestACoalescedBatchGoesOutAtMaxBatch(t *testing.T) {
 	h := newHub(t)
-	const linger = 80 * time.Millisecond
+	const linger = 300 * time.Millisecond // long beside a pause of the publishing goroutine under -race
 	h.SetCoalescing(1, linger)
 	s := h.Subscribe("room/busy", push.MaxBatch+8)
 	for p := int64(1); p <= push.MaxBatch; p++ {
