@@ -16,6 +16,8 @@ type AlertClaimLedger interface {
 	// Claim is who holds the alert's claim now ("", false: nobody, or
 	// decided).
 	Claim(ctx context.Context, alertID string) (acceptor string, cancelling bool, err error)
+	// ClaimResent marks the claim re-sent (never given back from then on:
+	// the command sent again may be the one stored) and restarts its wait.
 	ClaimResent(ctx context.Context, alertID string, at time.Time) error
 	ForgetClaim(ctx context.Context, alertID string) error
 }
@@ -78,6 +80,11 @@ func (s SettleAlertClaims) Once(ctx context.Context) (int, error) {
 			}
 			continue
 		}
+		// Marked first: from now on the request that took the claim, if its
+		// own send is still failing, does not give it back.
+		if err := s.Ledger.ClaimResent(ctx, id, now); err != nil {
+			return sent, err
+		}
 		if err := s.Commands.Send(ctx, cmd); err != nil {
 			return sent, err
 		}
@@ -86,9 +93,6 @@ func (s SettleAlertClaims) Once(ctx context.Context) (int, error) {
 			s.Resent()
 		}
 		s.Logger.Warn("re-sent the command of an alert's claim that nothing decided", "alert", id, "command", commandName(cmd), "waited_over", s.Grace.String())
-		if err := s.Ledger.ClaimResent(ctx, id, now); err != nil {
-			return sent, err
-		}
 	}
 	return sent, nil
 }

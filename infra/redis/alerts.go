@@ -192,8 +192,10 @@ func (a *Alerts) claim(ctx context.Context, s *goredis.Script, alertID, house st
 
 // releaseAcceptScript gives back an acceptance claim whose command was not
 // stored (only the claimer's, and only before the stream decided).
+// A claim the settler re-sent ('resent') is never given back: its command
+// may be the one stored.
 var releaseAcceptScript = goredis.NewScript(`
-if redis.call('HGET', KEYS[1], 'claim') == ARGV[1] and redis.call('HGET', KEYS[1], 'status') ~= 'accepted' then
+if redis.call('HGET', KEYS[1], 'claim') == ARGV[1] and redis.call('HGET', KEYS[1], 'status') ~= 'accepted' and not redis.call('HGET', KEYS[1], 'resent') then
   redis.call('HDEL', KEYS[1], 'claim')
   redis.call('ZREM', KEYS[2], ARGV[2])
   return 1
@@ -201,7 +203,7 @@ end
 return 0`)
 
 var releaseCancelScript = goredis.NewScript(`
-if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' and (redis.call('HGET', KEYS[1], 'cancelSends') or '0') == '0' then
+if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' and (redis.call('HGET', KEYS[1], 'cancelSends') or '0') == '0' and not redis.call('HGET', KEYS[1], 'resent') then
   redis.call('HDEL', KEYS[1], 'cancelClaim')
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
@@ -243,9 +245,19 @@ func (a *Alerts) Claim(ctx context.Context, alertID string) (acceptor string, ca
 	return acceptor, cancelling && acceptor == "", nil
 }
 
-// ClaimResent restarts a claim's wait at at.
+// claimResentScript marks a claim re-sent (its give-back is refused from
+// then on) and restarts its wait; a hash Redis lost is not made anew.
+var claimResentScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'resent', '1') end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[2])
+return 1`)
+
+// ClaimResent says the settler is sending a claim's command again: from
+// now on the claim is not given back (the request that took it may still
+// be failing to send its own, and this one may be stored), and its wait
+// starts again at at.
 func (a *Alerts) ClaimResent(ctx context.Context, alertID string, at time.Time) error {
-	return a.rdb.ZAddXX(ctx, a.prefix+"alerts:claims", goredis.Z{Score: float64(at.UnixMilli()), Member: alertID}).Err()
+	return claimResentScript.Run(ctx, a.rdb, a.keys(alertID), at.UnixMilli(), alertID).Err()
 }
 
 // ForgetClaim takes an alert off the claims ledger (decided, or nothing

@@ -137,3 +137,48 @@ func TestACancellationGivenBackAfterARetryKeepsTheClaim(t *testing.T) {
 		t.Fatalf("ledger %v, want [raced]", ids)
 	}
 }
+
+// The settler re-sent a claim's command while the request that took the
+// claim was still failing to send its own: that request's give-back must
+// leave the claim alone (the settler's command may be the one stored), for
+// an acceptance as for a cancellation.
+func TestAClaimTheSettlerResentIsNotGivenBack(t *testing.T) {
+	a := newAlerts(t)
+	ctx := context.Background()
+	for _, id := range []string{"accept", "cancel"} {
+		e := raisedA1
+		e.AlertID = id
+		testenv.Must(t, a.SaveRaised(ctx, e), "raise %s", id)
+	}
+	won, _, err := a.ClaimAccept(ctx, "accept", "202-1")
+	testenv.Must(t, err, "claim")
+	first, err := a.ClaimCancel(ctx, "cancel", "101-1")
+	testenv.Must(t, err, "cancel claim")
+	if !won || !first {
+		t.Fatalf("claims: accept %v, cancel %v", won, first)
+	}
+	for _, id := range []string{"accept", "cancel"} {
+		testenv.Must(t, a.ClaimResent(ctx, id, time.Now()), "resent %s", id)
+	}
+	testenv.Must(t, a.ReleaseAccept(ctx, "accept", "202-1"), "give back the acceptance")
+	testenv.Must(t, a.ReleaseCancel(ctx, "cancel"), "give back the cancellation")
+	if acc, _, _ := a.Claim(ctx, "accept"); acc != "202-1" {
+		t.Fatalf("the acceptance claim is held by %q after its give-back, want 202-1 still", acc)
+	}
+	if _, winner, err := a.ClaimAccept(ctx, "accept", "303-1"); err == nil || winner != "202-1" {
+		t.Fatalf("another acceptor: winner %q, %v; want refused, naming 202-1", winner, err)
+	}
+	if _, cancelling, _ := a.Claim(ctx, "cancel"); !cancelling {
+		t.Fatal("the cancellation claim was given back after the settler re-sent it")
+	}
+	ids, err := a.StaleClaims(ctx, time.Now().Add(time.Minute), 10)
+	testenv.Must(t, err, "ledger")
+	if len(ids) != 2 {
+		t.Fatalf("ledger %v, want both claims still waiting", ids)
+	}
+	// A hash Redis lost is not made anew by the mark.
+	testenv.Must(t, a.ClaimResent(ctx, "never-raised", time.Now()), "resent a lost one")
+	if _, err := a.Complex(ctx, "never-raised"); err == nil {
+		t.Fatal("marking a claim Redis lost wrote a hash for it")
+	}
+}
