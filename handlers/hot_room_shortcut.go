@@ -10,12 +10,6 @@ import (
 	"github.com/surge-platform/surge/domain/chat"
 )
 
-// FetchCounter adds fetches to a room's counts in Redis (what the detector
-// reads), for fetches answered without a Redis round trip.
-type FetchCounter interface {
-	CountFetches(ctx context.Context, roomID string, n int64, at time.Time) error
-}
-
 // HotRoomShortcut answers a throttled fetch of a hot room in this process,
 // without Redis, when the shared limiter is sure to say no.
 //
@@ -26,17 +20,16 @@ type FetchCounter interface {
 // the shared one, and a fetch it refuses the shared limiter would refuse
 // too. It refuses only while the room was read hot in Redis within Fresh,
 // so a room that cooled is never throttled for longer than that. The
-// refused fetches are still counted: they are added to the room's counts
-// in Redis every FlushEvery, by Run.
+// refused fetches are still counted, by its FetchTally.
 //
 // Without it a 429 cost more than a 200 (the counted page read, then the
 // limiter script, both in Redis); with it most 429s of a storm cost a map
 // lookup.
 type HotRoomShortcut struct {
-	counter FetchCounter
-	period  time.Duration // one fetch per period: 1 / rate
-	burst   time.Duration // period × burst: how far ahead the arrival time may run
-	logger  *slog.Logger
+	tally  *FetchTally
+	period time.Duration // one fetch per period: 1 / rate
+	burst  time.Duration // period × burst: how far ahead the arrival time may run
+	logger *slog.Logger
 	// Fresh is how long a room read hot in Redis counts as hot here
 	// (shortcutFresh; tests change it before first use).
 	Fresh time.Duration
@@ -51,7 +44,6 @@ type HotRoomShortcut struct {
 type hotRoom struct {
 	seenHot time.Time            // the last fetch that read the room hot in Redis
 	tat     map[string]time.Time // client → theoretical arrival time (GCRA)
-	pending int64                // fetches refused here, not yet counted in Redis
 }
 
 // Shortcut tuning.
@@ -66,12 +58,13 @@ const (
 	// shortcutMaxClients bounds the clients remembered per room: beyond
 	// it, fetches simply go to the shared limiter.
 	shortcutMaxClients = 100_000
-	// FlushEvery is how often the refused fetches are counted in Redis.
-	FlushEvery = 100 * time.Millisecond
+	// shortcutPruneEvery is how often Run forgets what no longer matters.
+	shortcutPruneEvery = time.Second
 )
 
-// NewHotRoomShortcut mirrors a limiter of perSecond fetches with burst.
-func NewHotRoomShortcut(counter FetchCounter, perSecond float64, burst int, logger *slog.Logger) *HotRoomShortcut {
+// NewHotRoomShortcut mirrors a limiter of perSecond fetches with burst; the
+// fetches it refuses are counted by tally.
+func NewHotRoomShortcut(tally *FetchTally, perSecond float64, burst int, logger *slog.Logger) *HotRoomShortcut {
 	if perSecond <= 0 {
 		return nil
 	}
@@ -79,16 +72,24 @@ func NewHotRoomShortcut(counter FetchCounter, perSecond float64, burst int, logg
 		logger = slog.New(slog.DiscardHandler)
 	}
 	_, period := chat.FetchRatePeriod(perSecond) // the shared limiter's very period
-	return &HotRoomShortcut{counter: counter, period: period, burst: period * time.Duration(max(burst, 1)),
+	return &HotRoomShortcut{tally: tally, period: period, burst: period * time.Duration(max(burst, 1)),
 		Fresh: shortcutFresh, logger: logger, rooms: map[string]*hotRoom{}}
 }
 
 // Refuse says whether the fetch of client is refused here, and when the
-// client may fetch again. A refused fetch is counted (later, by Run).
+// client may fetch again. A refused fetch is counted (by the tally).
 func (s *HotRoomShortcut) Refuse(roomID, client string, now time.Time) (time.Duration, bool) {
 	if s == nil || s.tracked.Load() == 0 {
 		return 0, false
 	}
+	wait, refused := s.refuse(roomID, client, now)
+	if refused {
+		s.tally.Add(roomID)
+	}
+	return wait, refused
+}
+
+func (s *HotRoomShortcut) refuse(roomID, client string, now time.Time) (time.Duration, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.rooms[roomID]
@@ -104,7 +105,6 @@ func (s *HotRoomShortcut) Refuse(roomID, client string, now time.Time) (time.Dur
 	if wait <= shortcutMargin {
 		return 0, false
 	}
-	r.pending++
 	return wait, true
 }
 
@@ -122,10 +122,8 @@ func (s *HotRoomShortcut) Observe(roomID, client string, hot, allowed bool, retr
 	defer func() { s.tracked.Store(int32(len(s.rooms))) }()
 	r := s.rooms[roomID]
 	if !hot {
-		if r != nil && r.pending == 0 {
+		if r != nil {
 			delete(s.rooms, roomID)
-		} else if r != nil {
-			r.seenHot, r.tat = time.Time{}, map[string]time.Time{}
 		}
 		return
 	}
@@ -155,38 +153,28 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// Run counts the refused fetches in Redis every FlushEvery, forgets the
-// clients whose state no longer matters, and counts what is left when ctx
-// ends.
+// Run forgets, every shortcutPruneEvery until ctx ends, the clients whose
+// state no longer matters and the rooms no longer read hot.
 func (s *HotRoomShortcut) Run(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	tick := time.NewTicker(FlushEvery)
+	tick := time.NewTicker(shortcutPruneEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			s.flush(final, time.Now())
-			cancel()
 			return
 		case now := <-tick.C:
-			s.flush(ctx, now)
+			s.prune(now)
 		}
 	}
 }
 
-// flush counts the refused fetches; a count Redis did not take is kept for
-// the next flush.
-func (s *HotRoomShortcut) flush(ctx context.Context, now time.Time) {
-	counts := map[string]int64{}
+func (s *HotRoomShortcut) prune(now time.Time) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for id, r := range s.rooms {
-		if r.pending > 0 {
-			counts[id] = r.pending
-			r.pending = 0
-		}
 		for client, tat := range r.tat {
 			if !tat.After(now) {
 				delete(r.tat, client) // no fetch of it would be refused
@@ -197,21 +185,6 @@ func (s *HotRoomShortcut) flush(ctx context.Context, now time.Time) {
 		}
 	}
 	s.tracked.Store(int32(len(s.rooms)))
-	s.mu.Unlock()
-	for id, n := range counts {
-		if err := s.counter.CountFetches(ctx, id, n, now); err != nil {
-			s.logger.Warn("counting refused fetches of a hot room", "room", id, "fetches", n, "error", err)
-			s.mu.Lock()
-			r := s.rooms[id]
-			if r == nil {
-				r = &hotRoom{tat: map[string]time.Time{}}
-				s.rooms[id] = r
-				s.tracked.Store(int32(len(s.rooms)))
-			}
-			r.pending += n
-			s.mu.Unlock()
-		}
-	}
 }
 
 // Remembered is how many rooms and clients the shortcut holds (tests).

@@ -26,7 +26,8 @@ func TestHotRoomShortcutRefusesOnlyWhatTheSharedLimiterRefuses(t *testing.T) {
 	c, prefix := newChat(t)
 	ctx := context.Background()
 	testenv.Must(t, c.SaveRoom(ctx, chat.RoomCreated{RoomID: "r", Name: "R", CreatedAt: t0}), "room")
-	instances := []*handlers.HotRoomShortcut{handlers.NewHotRoomShortcut(c, 1, 2, nil), handlers.NewHotRoomShortcut(c, 1, 2, nil)}
+	tallies := []*handlers.FetchTally{handlers.NewFetchTally(c, nil), handlers.NewFetchTally(c, nil)} // one per instance
+	instances := []*handlers.HotRoomShortcut{handlers.NewHotRoomShortcut(tallies[0], 1, 2, nil), handlers.NewHotRoomShortcut(tallies[1], 1, 2, nil)}
 	for _, s := range instances {
 		// In a storm hundreds of fetches a second read the room hot; three
 		// clients do not, so the room stays hot here for the whole test.
@@ -105,9 +106,10 @@ func TestHotRoomShortcutRefusesOnlyWhatTheSharedLimiterRefuses(t *testing.T) {
 	// and, when it stops, forgets what no longer matters.
 	runCtx, stop := context.WithCancel(ctx)
 	var runs sync.WaitGroup
-	for _, s := range instances {
+	for i, s := range instances {
 		s.Fresh = 100 * time.Millisecond
 		runs.Go(func() { s.Run(runCtx) })
+		runs.Go(func() { tallies[i].Run(runCtx) })
 	}
 	time.Sleep(2*handlers.FlushEvery + 2*time.Second) // every arrival time is past
 	stop()

@@ -46,6 +46,9 @@ type Chat struct {
 	// may wait for its event before its command is sent again;
 	// SURGE_CHAT_RESEND_INTERVAL: how often that is looked at.
 	ResendGrace, ResendInterval time.Duration
+	// SURGE_CHAT_PAGE_TTL: how long a page read from Redis answers the
+	// same fetch again in this process (0: every fetch reads Redis).
+	PageTTL time.Duration
 }
 
 func (*Chat) Name() string { return "chat" }
@@ -78,6 +81,7 @@ func (m *Chat) Configure(r *config.Reader) {
 	m.ResendGrace = r.Duration("SURGE_CHAT_RESEND_GRACE", time.Minute, 10*time.Millisecond, 24*time.Hour)
 	m.ResendInterval = r.Duration("SURGE_CHAT_RESEND_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour)
 	m.RoomConcurrency = r.Int("SURGE_CHAT_ROOM_CONCURRENCY", 8, 0, 10_000)
+	m.PageTTL = r.Duration("SURGE_CHAT_PAGE_TTL", 50*time.Millisecond, 0, time.Second)
 }
 
 func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
@@ -127,15 +131,19 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 		settler := handlers.SettleChatCommands{Pending: pending, Rooms: repo, Commands: p.Commands, Exclusive: p.Leases,
 			Grace: m.ResendGrace, Interval: m.ResendInterval, Resent: resent.Inc, Logger: p.Logger}
 		parts.Jobs = append(parts.Jobs, flow.Job{Name: "chat command settler", Role: flow.RoleAPI, Run: settler.Run})
-		shortcut := handlers.NewHotRoomShortcut(redisChat, m.FetchRate, m.Burst, p.Logger)
+		// Fetches answered without Redis (a 429 of the shortcut, a recent
+		// page) are counted in Redis by the tally, every 100 ms.
+		tally := handlers.NewFetchTally(redisChat, p.Logger)
+		parts.Jobs = append(parts.Jobs, flow.Job{Name: "chat fetch tally", Role: flow.RoleAPI, Run: tally.Run})
+		shortcut := handlers.NewHotRoomShortcut(tally, m.FetchRate, m.Burst, p.Logger)
 		if shortcut != nil {
-			parts.Jobs = append(parts.Jobs, flow.Job{Name: "hot-room shortcut counts", Role: flow.RoleAPI, Run: shortcut.Run})
+			parts.Jobs = append(parts.Jobs, flow.Job{Name: "hot-room shortcut", Role: flow.RoleAPI, Run: shortcut.Run})
 		}
 		parts.Routes = api.Rooms{
 			Create: handlers.CreateRoomHandler{Rooms: repo, FastPath: redisChat, Logger: p.Logger},
 			Submit: handlers.SubmitChatHandler{FastPath: redisChat, Rooms: repo, Known: known, Commands: p.Commands, Pending: pending, Logger: p.Logger},
 			Fetch: handlers.FetchMessagesHandler{Timeline: redisChat, History: repo, Rooms: repo, Rate: m.FetchRate, Burst: m.Burst,
-				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency), Shortcut: shortcut},
+				Bulkhead: handlers.NewRoomBulkhead(m.RoomConcurrency), Shortcut: shortcut, Pages: handlers.NewRecentPages(m.PageTTL, tally)},
 			Queries:      handlers.ChatQueries{ReadModel: redisChat, Rooms: repo, Window: m.Window},
 			MaxBodyBytes: p.Config.MaxBodyBytes,
 		}.Mount
