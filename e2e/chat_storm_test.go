@@ -37,7 +37,7 @@ const (
 	// 0.6–1.1 ms, and a millisecond more is a few scheduler wake-ups of
 	// the processes sharing it (under the same storm a bare gin endpoint
 	// reading one Redis key, e2e/baseline, went 0.95–2.92× its quiet p99
-	// in ten runs). The strict ratio is logged, beside the baseline's (the
+	// in eleven runs). The strict ratio is logged, beside the baseline's (the
 	// "baseline" subtest).
 	neighbourP99Floor   = 5 * time.Millisecond
 	neighbourP99Allowed = 2
