@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +28,6 @@ type HotRoomShortcut struct {
 	tally  *FetchTally
 	period time.Duration // one fetch per period: 1 / rate
 	burst  time.Duration // period × burst: how far ahead the arrival time may run
-	logger *slog.Logger
 	// Fresh is how long a room read hot in Redis counts as hot here
 	// (shortcutFresh; tests change it before first use).
 	Fresh time.Duration
@@ -64,16 +62,13 @@ const (
 
 // NewHotRoomShortcut mirrors a limiter of perSecond fetches with burst; the
 // fetches it refuses are counted by tally.
-func NewHotRoomShortcut(tally *FetchTally, perSecond float64, burst int, logger *slog.Logger) *HotRoomShortcut {
+func NewHotRoomShortcut(tally *FetchTally, perSecond float64, burst int) *HotRoomShortcut {
 	if perSecond <= 0 {
 		return nil
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	_, period := chat.FetchRatePeriod(perSecond) // the shared limiter's very period
 	return &HotRoomShortcut{tally: tally, period: period, burst: period * time.Duration(max(burst, 1)),
-		Fresh: shortcutFresh, logger: logger, rooms: map[string]*hotRoom{}}
+		Fresh: shortcutFresh, rooms: map[string]*hotRoom{}}
 }
 
 // Refuse says whether the fetch of client is refused here, and when the

@@ -19,14 +19,14 @@ func TestTheShortcutUsesTheSharedLimitersPeriod(t *testing.T) {
 		{2.5, 400 * time.Millisecond},
 		{0.001, 1000 * time.Second},
 	} {
-		s := NewHotRoomShortcut(nil, tc.rate, 2, nil)
+		s := NewHotRoomShortcut(nil, tc.rate, 2)
 		if s.period != tc.want || s.burst != 2*tc.want {
 			t.Errorf("rate %g: period %s, burst %s; want %s and %s", tc.rate, s.period, s.burst, tc.want, 2*tc.want)
 		}
 	}
 	// A client at exactly the allowed pace for 1,000 fetches is never
 	// refused here.
-	s := NewHotRoomShortcut(nil, 0.6667, 1, nil)
+	s := NewHotRoomShortcut(nil, 0.6667, 1)
 	s.Fresh = time.Hour * 24 * 365
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	for i := range 1000 {

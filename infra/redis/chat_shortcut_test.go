@@ -27,7 +27,7 @@ func TestHotRoomShortcutRefusesOnlyWhatTheSharedLimiterRefuses(t *testing.T) {
 	ctx := context.Background()
 	testenv.Must(t, c.SaveRoom(ctx, chat.RoomCreated{RoomID: "r", Name: "R", CreatedAt: t0}), "room")
 	tallies := []*handlers.FetchTally{handlers.NewFetchTally(c, nil), handlers.NewFetchTally(c, nil)} // one per instance
-	instances := []*handlers.HotRoomShortcut{handlers.NewHotRoomShortcut(tallies[0], 1, 2, nil), handlers.NewHotRoomShortcut(tallies[1], 1, 2, nil)}
+	instances := []*handlers.HotRoomShortcut{handlers.NewHotRoomShortcut(tallies[0], 1, 2), handlers.NewHotRoomShortcut(tallies[1], 1, 2)}
 	for _, s := range instances {
 		// In a storm hundreds of fetches a second read the room hot; three
 		// clients do not, so the room stays hot here for the whole test.
@@ -140,7 +140,7 @@ func TestHotRoomShortcutRefusesOnlyWhatTheSharedLimiterRefuses(t *testing.T) {
 // hot, or Fresh without one that reads it hot, and the shortcut lets
 // everything through to Redis.
 func TestHotRoomShortcutLetsACooledRoomThrough(t *testing.T) {
-	s := handlers.NewHotRoomShortcut(nil, 1, 1, nil)
+	s := handlers.NewHotRoomShortcut(nil, 1, 1)
 	now := time.Now()
 	s.Observe("r", "a", true, true, 0, now)
 	if _, refused := s.Refuse("r", "a", now.Add(10*time.Millisecond)); !refused {
@@ -158,7 +158,7 @@ func TestHotRoomShortcutLetsACooledRoomThrough(t *testing.T) {
 		t.Fatal("refused after a fetch read the room not hot")
 	}
 	var off *handlers.HotRoomShortcut
-	if handlers.NewHotRoomShortcut(nil, 0, 2, nil) != off {
+	if handlers.NewHotRoomShortcut(nil, 0, 2) != off {
 		t.Fatal("a rate of 0 (no throttling) made a shortcut")
 	}
 	if _, refused := off.Refuse("r", "a", now); refused {

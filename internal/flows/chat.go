@@ -135,7 +135,7 @@ func (m *Chat) Build(p *flow.Platform) (*flow.Parts, error) {
 		// page) are counted in Redis by the tally, every 100 ms.
 		tally := handlers.NewFetchTally(redisChat, p.Logger)
 		parts.Jobs = append(parts.Jobs, flow.Job{Name: "chat fetch tally", Role: flow.RoleAPI, Run: tally.Run})
-		shortcut := handlers.NewHotRoomShortcut(tally, m.FetchRate, m.Burst, p.Logger)
+		shortcut := handlers.NewHotRoomShortcut(tally, m.FetchRate, m.Burst)
 		if shortcut != nil {
 			parts.Jobs = append(parts.Jobs, flow.Job{Name: "hot-room shortcut", Role: flow.RoleAPI, Run: shortcut.Run})
 		}
